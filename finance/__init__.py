@@ -1,0 +1,1 @@
+"""Money (integer nano-USD), pricing and, later, the ledger and payments."""

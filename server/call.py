@@ -1,0 +1,83 @@
+"""The state of one request as it moves through the pipeline, and the reply the pipeline produces.
+
+A ``Call`` is the only per-request object the gateway allocates besides the body itself: every stage reads and
+writes its fields instead of passing new objects along. ``Reply`` is what the innermost stage returns and the
+outer stages decorate (headers) or wrap (the stream, so the record stage sees its end).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+
+from finance.pricing import Cost
+from providers.catalog import Resolved
+from providers.types import Endpoint, Usage
+
+from .errors import GatewayError
+
+__all__ = ["AgentContext", "Call", "Principal", "Reply", "new_request_id"]
+
+
+def new_request_id() -> str:
+    """Sortable, unique, URL-safe: 12 hex digits of milliseconds then 16 random hex digits."""
+    return f"req_{int(time.time() * 1000):012x}{os.urandom(8).hex()}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a virtual key, or the master key (``key_id == "master"``)."""
+
+    key_id: str
+    workspace_id: str
+    models: tuple[str, ...] = ()  # allow globs; empty allows every model
+
+
+@dataclasses.dataclass(slots=True)
+class AgentContext:
+    agent_id: str | None = None
+    run_id: str | None = None
+    session_id: str | None = None
+    properties: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(slots=True)
+class Reply:
+    """A response in the caller's dialect: a buffered body, or a stream of SSE bytes."""
+
+    status: int = 200
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    body: bytes = b""
+    stream: AsyncIterator[bytes] | None = None
+    media_type: str = "application/json"
+
+
+@dataclasses.dataclass(slots=True)
+class Call:
+    request: Request
+    endpoint: Endpoint
+    request_id: str = dataclasses.field(default_factory=new_request_id)
+    started: float = dataclasses.field(default_factory=time.perf_counter)
+    created_at: datetime = dataclasses.field(default_factory=lambda: datetime.now(tz=UTC))
+    principal: Principal | None = None
+    context: AgentContext = dataclasses.field(default_factory=AgentContext)
+    raw: bytes = b""
+    body: dict[str, Any] = dataclasses.field(default_factory=dict)
+    model: str | None = None  # as the client named it
+    stream: bool = False
+    client_wants_usage: bool = False
+    target: Resolved | None = None
+    usage: Usage = dataclasses.field(default_factory=Usage)
+    cost: Cost | None = None
+    first_byte: float | None = None  # perf_counter of the first byte sent to the client
+    status: str = "ok"  # ok | error | client_disconnected
+    error: GatewayError | None = None  # set when the call failed, before or during a stream
+
+    def elapsed_ms(self, until: float | None = None) -> float:
+        return ((until if until is not None else time.perf_counter()) - self.started) * 1000

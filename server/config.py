@@ -1,0 +1,198 @@
+"""Typed configuration: an optional ``alephant.yaml`` plus ``ALEPHANT_*`` environment variables.
+
+Precedence, highest first: environment (``ALEPHANT_PORT``, ``ALEPHANT_LOG__BATCH_SIZE`` for nested keys),
+then the YAML file, then the defaults below. Provider API keys are never written in the file: a provider row
+names the environment variable that holds its key (``OPENAI_API_KEY`` by default for OpenAI).
+
+A bad file is reported as ``ConfigError`` with the file, the key path, the bad value and what was expected,
+so the CLI can print one readable line per problem instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+__all__ = [
+    "DEFAULT_CONFIG_FILE",
+    "DEFAULT_DATA_DIR",
+    "DEFAULT_HOST",
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_PORT",
+    "ConfigError",
+    "CustomProvider",
+    "LogSettings",
+    "Settings",
+    "UpstreamSettings",
+    "load_settings",
+]
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8787
+DEFAULT_DATA_DIR = Path(".alephant")
+DEFAULT_CONFIG_FILE = Path("alephant.yaml")
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class UpstreamSettings(_Frozen):
+    """Timeouts and pooling for upstream HTTP (aiohttp)."""
+
+    connect_timeout: float = Field(default=10.0, gt=0)
+    timeout: float = Field(default=600.0, gt=0, description="total seconds for a non-streamed call")
+    stream_idle_timeout: float = Field(default=120.0, gt=0, description="max seconds between two stream chunks")
+    pool_size: int = Field(default=512, ge=1)
+
+
+class LogSettings(_Frozen):
+    """The request-log queue and batch writer."""
+
+    queue_size: int = Field(default=10_000, ge=1)
+    batch_size: int = Field(default=500, ge=1)
+    flush_interval: float = Field(default=0.2, gt=0)
+
+
+class CustomProvider(_Frozen):
+    """An OpenAI-compatible backend (vLLM, LM Studio, a company proxy, ...) added by configuration."""
+
+    base_url: str
+    api_key_env: str | None = Field(default=None, description="environment variable that holds the key")
+    models: tuple[str, ...] = ()
+    embedding_models: tuple[str, ...] = ()
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL, such as http://127.0.0.1:8000/v1")
+        return value.rstrip("/")
+
+
+class MockSettings(_Frozen):
+    """The built-in offline ``mock`` provider."""
+
+    latency_ms: float = Field(default=0.0, ge=0)
+    chunk_delay_ms: float = Field(default=0.0, ge=0)
+
+
+class Settings(BaseSettings):
+    """Every setting of the gateway. Frozen: services read it once at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ALEPHANT_", env_nested_delimiter="__", frozen=True, extra="forbid", populate_by_name=True
+    )
+
+    host: str = DEFAULT_HOST
+    port: int = Field(default=DEFAULT_PORT, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str | None = Field(
+        default=None, description="postgresql://... for production; default is SQLite under data_dir"
+    )
+    master_key: SecretStr | None = None
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    key_refresh_interval: float = Field(default=1.0, gt=0, description="seconds between key snapshot checks")
+    upstream: UpstreamSettings = UpstreamSettings()
+    log: LogSettings = LogSettings()
+    mock: MockSettings = MockSettings()
+    providers: dict[str, CustomProvider] = Field(default_factory=dict)
+    aliases: dict[str, str] = Field(default_factory=dict, description="alias -> provider/model")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_scheme(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("sqlite", "postgresql", "postgres://")):
+            raise ValueError("expected sqlite:///path/file.db or postgresql://user@host:5432/db")
+        return value
+
+    @field_validator("aliases")
+    @classmethod
+    def _alias_targets(cls, value: dict[str, str]) -> dict[str, str]:
+        for alias, target in value.items():
+            if "/" not in target:
+                raise ValueError(f"alias {alias!r} must point at provider/model, got {target!r}")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'alephant.db').as_posix()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # init (the YAML file's values) below the environment, so ALEPHANT_* overrides the file.
+        return env_settings, init_settings
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased for a person: one line per problem."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(f"{source}: {problem}" for problem in problems))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(str(path), [f"{where}invalid YAML: {problem}"]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), [f"expected a mapping of settings at the top level, got {type(data).__name__}"])
+    return data
+
+
+def _describe(error: dict[str, Any]) -> str:
+    path = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return f"{path}: unknown setting (check the spelling; see README 'Configuration')"
+    if error["type"] == "missing":
+        return f"{path}: required setting is missing"
+    value = error.get("input")
+    shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
+    return f"{path}: got {shown}, {message[0].lower() + message[1:] if message else 'invalid'}"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from the file (explicit, ``ALEPHANT_CONFIG``, or ``./alephant.yaml`` if present).
+
+    ``overrides`` (from CLI flags) win over everything.
+    """
+    explicit = config_file or (Path(os.environ["ALEPHANT_CONFIG"]) if os.environ.get("ALEPHANT_CONFIG") else None)
+    path = explicit or (DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None)
+    data = _read_yaml(path) if path is not None else {}
+    source = str(path) if path is not None else "environment"
+    try:
+        settings = Settings(**data)
+        if overrides:
+            settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise ConfigError(source, [_describe(dict(e)) for e in exc.errors()]) from None
+    return settings

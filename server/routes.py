@@ -1,0 +1,130 @@
+"""HTTP routes: parse the minimum, hand the call to the pipeline, render the result in the caller's dialect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from providers.types import Endpoint
+
+from .call import Call
+from .errors import GatewayError, NotFound
+from .responses import StreamResponse, error_response, openai_error_body, reply_response
+from .services import Services
+from .stages import authenticate_request, model_allowed
+
+__all__ = ["http_exception", "routes"]
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+async def _governed(request: Request, endpoint: Endpoint) -> Response | StreamResponse:
+    call = Call(request=request, endpoint=endpoint)
+    try:
+        reply = await request.app.state.pipeline(call)
+    except GatewayError as exc:
+        return error_response(call, exc)
+    return reply_response(call, reply)
+
+
+async def chat_completions(request: Request) -> Response | StreamResponse:
+    return await _governed(request, "chat")
+
+
+async def embeddings(request: Request) -> Response | StreamResponse:
+    return await _governed(request, "embeddings")
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+def _model_rows(request: Request) -> list[dict[str, Any]] | Response:
+    services = _services(request)
+    call = Call(request=request, endpoint="chat")
+    try:
+        principal = authenticate_request(services.keyring, request.headers.get("authorization"))
+    except GatewayError as exc:
+        return error_response(call, exc)
+    rows = []
+    for entry in services.catalog.entries():
+        qualified = f"{entry.provider.id}/{entry.model}"
+        if model_allowed(principal.models, qualified):
+            rows.append({"id": qualified, "object": "model", "created": 0, "owned_by": entry.provider.id})
+    for alias, target in services.settings.aliases.items():
+        if model_allowed(principal.models, target):
+            rows.append({"id": alias, "object": "model", "created": 0, "owned_by": target.partition("/")[0]})
+    return rows
+
+
+async def list_models(request: Request) -> Response:
+    rows = _model_rows(request)
+    if isinstance(rows, Response):
+        return rows
+    return _json({"object": "list", "data": rows})
+
+
+async def get_model(request: Request) -> Response:
+    rows = _model_rows(request)
+    if isinstance(rows, Response):
+        return rows
+    wanted = request.path_params["model"]
+    for row in rows:
+        if row["id"] == wanted:
+            return _json(row)
+    error = NotFound(f"The model '{wanted}' does not exist here; GET /v1/models lists them.", code="model_not_found")
+    return Response(openai_error_body(error), status_code=404, media_type="application/json")
+
+
+async def health_live(request: Request) -> Response:
+    return _json({"status": "ok"})
+
+
+async def health_ready(request: Request) -> Response:
+    try:
+        await _services(request).database.ping()
+    except Exception as exc:
+        return _json({"status": "unavailable", "store": type(exc).__name__}, status=503)
+    return _json({"status": "ok", "store": _services(request).database.dialect})
+
+
+async def http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 answers, in the OpenAI error format."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        message = f"No route for {request.method} {request.url.path}. See README 'Routes'."
+    elif exc.status_code == 405:
+        message = f"Method {request.method} is not allowed on {request.url.path}."
+    else:
+        message = str(exc.detail)
+    error = GatewayError(message, status=exc.status_code, code="not_found" if exc.status_code == 404 else None)
+    error.type = "invalid_request_error"
+    return Response(
+        openai_error_body(error),
+        status_code=exc.status_code,
+        media_type="application/json",
+        headers=dict(exc.headers or {}),
+    )
+
+
+_API: list[BaseRoute] = [
+    Route("/chat/completions", chat_completions, methods=["POST"]),
+    Route("/embeddings", embeddings, methods=["POST"]),
+    Route("/models", list_models, methods=["GET"]),
+    Route("/models/{model:path}", get_model, methods=["GET"]),
+]
+
+routes: list[BaseRoute] = [
+    Mount("/v1", routes=_API),
+    Mount("/ai", routes=_API),
+    Route("/health/live", health_live, methods=["GET"]),
+    Route("/health/ready", health_ready, methods=["GET"]),
+]

@@ -1,0 +1,128 @@
+"""The terminal handler: provider adapter, transport, upstream error mapping, and the egress stream.
+
+Transport exceptions and upstream error statuses become gateway errors here and nowhere else. Upstream 4xx
+keep their status and message (the client's request was at fault); 5xx become 502 naming the provider;
+refused connections 502 and timeouts 504. Retries, fallback and health belong to the router stage, not here:
+the dispatcher only sends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import orjson
+
+from providers.errors import TransportError, TransportTimeout
+from providers.types import ProviderAdapter, StreamTranslator, UpstreamCall, UpstreamResponse, Usage
+
+from ..call import Call, Reply
+from ..errors import GatewayError, ProviderNotConfigured, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from ..pipeline import Handler
+from ..services import Services
+
+__all__ = ["dispatch"]
+
+_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+_KEPT_UPSTREAM_HEADERS = ("retry-after", "retry-after-ms")
+
+
+def _transport_error(exc: TransportError) -> UpstreamError:
+    if isinstance(exc, TransportTimeout):
+        return UpstreamTimeout(f"Provider '{exc.provider}' timed out: {exc}", provider=exc.provider)
+    return UpstreamUnavailable(f"Provider '{exc.provider}' is unreachable: {exc}", provider=exc.provider)
+
+
+def _status_error(adapter: ProviderAdapter, provider: str, response: UpstreamResponse) -> UpstreamError:
+    message = adapter.error_message(response)
+    headers = {name: response.headers[name] for name in _KEPT_UPSTREAM_HEADERS if name in response.headers}
+    code: str | None = None
+    try:
+        error = orjson.loads(response.body or b"{}").get("error")
+        if isinstance(error, dict) and isinstance(error.get("code"), str):
+            code = error["code"]
+    except (orjson.JSONDecodeError, AttributeError):
+        pass
+    if 400 <= response.status < 500:
+        return UpstreamError(message, provider=provider, status=response.status, code=code, headers=headers)
+    return UpstreamError(
+        f"Provider '{provider}' failed with HTTP {response.status}: {message}",
+        provider=provider,
+        status=502,
+        headers=headers,
+    )
+
+
+def _error_event(error: GatewayError) -> bytes:
+    body = {"error": {"message": error.message, "type": error.type, "param": None, "code": error.code}}
+    return b"data: " + orjson.dumps(body) + b"\n\n"
+
+
+class _Dispatch:
+    def __init__(self, services: Services) -> None:
+        self.upstreams = services.upstreams
+        self.timeout = services.settings.upstream.timeout
+
+    async def __call__(self, call: Call) -> Reply:
+        assert call.target is not None
+        spec = call.target.provider
+        if not spec.available:
+            raise ProviderNotConfigured(
+                f"Provider '{spec.id}' has no API key. Set {spec.api_key_env} in the gateway's environment.",
+                param="model",
+            )
+        adapter = self.upstreams.adapter(spec)
+        upstream = UpstreamCall(
+            endpoint=call.endpoint,
+            provider=spec,
+            model=call.target.model,
+            body=call.body,
+            raw=call.raw,
+            stream=call.stream,
+            client_wants_usage=call.client_wants_usage,
+        )
+        request = adapter.build_request(upstream)
+        try:
+            response = await self.upstreams.transport(spec).send(request, timeout=self.timeout)
+        except TransportError as exc:
+            raise _transport_error(exc) from None
+        if response.status >= 400:
+            raise _status_error(adapter, spec.id, response)
+        if response.chunks is None:
+            parsed = adapter.parse_response(upstream, response)
+            call.usage = parsed.usage
+            return Reply(status=response.status, body=parsed.body)
+        return Reply(
+            status=response.status,
+            headers=dict(_SSE_HEADERS),
+            stream=self._relay(call, response, adapter.stream(upstream)),
+            media_type="text/event-stream",
+        )
+
+    async def _relay(
+        self, call: Call, response: UpstreamResponse, translator: StreamTranslator
+    ) -> AsyncIterator[bytes]:
+        assert response.chunks is not None
+        events = 0
+        try:
+            async for data in response.chunks:
+                for event in translator.feed(data):
+                    events += 1
+                    yield event
+            for event in translator.finish():
+                yield event
+        except TransportError as exc:
+            call.status = "error"
+            call.error = _transport_error(exc)
+            yield _error_event(call.error)
+        finally:
+            usage = translator.usage
+            if usage.prompt_tokens == 0 and usage.completion_tokens == 0 and events:
+                # The stream ended before the upstream's usage chunk (client disconnect, cut stream):
+                # one content event is about one token; the prompt is estimated at ~4 bytes a token.
+                usage = Usage(prompt_tokens=len(call.raw) // 4, completion_tokens=max(0, events - 1))
+            call.usage = usage
+            await response.aclose()
+
+
+def dispatch(services: Services) -> Handler:
+    return _Dispatch(services)

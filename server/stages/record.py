@@ -1,0 +1,121 @@
+"""The outermost stage: price the call, stamp the response headers, and log exactly one row per request.
+
+Non-streamed calls are committed when the inner stages return or raise; streamed calls when their stream ends,
+fails, or the client disconnects (``client_disconnected``, with the tokens relayed so far). Committing is
+synchronous and cheap (a price lookup in memory and a non-blocking queue put) so that it also runs safely
+inside a cancelled stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from finance.money import format_usd
+
+from ..call import Call, Reply
+from ..errors import GatewayError, InternalError
+from ..pipeline import Handler
+from ..services import Services
+from ..storage import LogRow
+
+__all__ = ["RecordStage"]
+
+_log = logging.getLogger("alephant.gateway")
+
+
+class RecordStage:
+    def __init__(self, next: Handler, services: Services) -> None:
+        self.next = next
+        self.prices = services.prices
+        self.log_writer = services.log_writer
+
+    async def __call__(self, call: Call) -> Reply:
+        try:
+            reply = await self.next(call)
+        except GatewayError as exc:
+            call.status, call.error = "error", exc
+            self._commit(call, exc.status)
+            raise
+        except asyncio.CancelledError:
+            call.status = "client_disconnected"
+            self._commit(call, 499)
+            raise
+        except Exception:
+            _log.exception("internal error on request %s", call.request_id)
+            call.status, call.error = (
+                "error",
+                InternalError(f"Internal error. Quote request id {call.request_id} when reporting it."),
+            )
+            self._commit(call, 500)
+            raise call.error from None
+        if call.target is not None:
+            reply.headers["alephant-provider"] = call.target.provider.id
+            reply.headers["alephant-model"] = call.target.qualified
+        if reply.stream is None:
+            call.first_byte = time.perf_counter()
+            self._price(call)
+            assert call.cost is not None
+            reply.headers["alephant-cost-usd"] = format_usd(call.cost.nano)
+            self._commit(call, reply.status)
+            return reply
+        reply.stream = self._watch(call, reply.stream, reply.status)
+        return reply
+
+    async def _watch(self, call: Call, stream: AsyncIterator[bytes], status: int) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in stream:
+                if call.first_byte is None:
+                    call.first_byte = time.perf_counter()
+                yield chunk
+        except (asyncio.CancelledError, GeneratorExit):
+            call.status = "client_disconnected"
+            raise
+        finally:
+            self._price(call)
+            self._commit(call, status)
+
+    def _price(self, call: Call) -> None:
+        if call.cost is None and call.target is not None:
+            call.cost = self.prices.cost(call.target.provider.id, call.target.model, call.usage)
+
+    def _commit(self, call: Call, http_status: int) -> None:
+        end = time.perf_counter()
+        target, principal, context, usage, error = (
+            call.target,
+            call.principal,
+            call.context,
+            call.usage,
+            call.error,
+        )
+        self.log_writer.submit(
+            LogRow(
+                request_id=call.request_id,
+                created_at=call.created_at,
+                endpoint=call.endpoint,
+                key_id=principal.key_id if principal else None,
+                workspace_id=principal.workspace_id if principal else None,
+                agent_id=context.agent_id,
+                run_id=context.run_id,
+                session_id=context.session_id,
+                properties=context.properties,
+                model=call.model,
+                provider=target.provider.id if target else None,
+                upstream_model=target.model if target else None,
+                stream=call.stream,
+                status=call.status,
+                http_status=http_status,
+                error_code=error.code if error else None,
+                error_message=error.message if error else None,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                cached_tokens=usage.cached_tokens,
+                reasoning_tokens=usage.reasoning_tokens,
+                latency_ms=call.elapsed_ms(end),
+                ttfb_ms=call.elapsed_ms(call.first_byte) if call.first_byte is not None else None,
+                cost_nano=call.cost.nano if call.cost else 0,
+                price_source=call.cost.source if call.cost else None,
+            )
+        )

@@ -1,0 +1,60 @@
+"""Plain records that cross the storage boundary: a virtual key and a request-log row.
+
+They are dataclasses, not ORM objects: the hot path holds ``KeyRecord`` values in an in-memory snapshot and
+hands ``LogRow`` values to a queue; neither touches the database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+__all__ = ["KeyRecord", "LogRow"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class KeyRecord:
+    """A virtual key as stored: never the secret, only its SHA-256 hex digest and a visible prefix."""
+
+    id: str
+    name: str
+    workspace_id: str
+    prefix: str
+    key_hash: str
+    models: tuple[str, ...] = ()  # allow globs such as "openai/*"; empty means every model
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(slots=True, kw_only=True)
+class LogRow:
+    """One row per request, success or failure. Money is integer nano-USD."""
+
+    request_id: str
+    created_at: datetime
+    endpoint: str
+    key_id: str | None = None
+    workspace_id: str | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
+    session_id: str | None = None
+    properties: dict[str, str] = dataclasses.field(default_factory=dict)
+    model: str | None = None  # as the client asked for it
+    provider: str | None = None
+    upstream_model: str | None = None
+    stream: bool = False
+    status: str = "ok"  # ok | error | client_disconnected
+    http_status: int = 200
+    error_code: str | None = None
+    error_message: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    latency_ms: float = 0.0
+    ttfb_ms: float | None = None
+    cost_nano: int = 0
+    price_source: str | None = None

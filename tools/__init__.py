@@ -1,0 +1,1 @@
+"""The MCP surface (tools, resources, prompts) over ``server`` services. Empty until the MCP issue lands."""
