@@ -32,8 +32,7 @@ _ID_HEADERS = (
 def _valid_id(header: str, value: str) -> str:
     if not _ID.fullmatch(value):
         raise InvalidHeader(
-            f"Header {header} is invalid: use 1-128 letters, digits or '.', '-', '_', ':' (got {len(value)} "
-            "characters).",
+            f"Header {header} is invalid: use 1-128 ASCII letters, digits or '.', '-', '_', ':'.",
             param=header,
         )
     return value

@@ -36,14 +36,18 @@ def _status_error(adapter: ProviderAdapter, provider: str, response: UpstreamRes
     message = adapter.error_message(response)
     headers = {name: response.headers[name] for name in _KEPT_UPSTREAM_HEADERS if name in response.headers}
     code: str | None = None
+    kind: str | None = None
     try:
         error = orjson.loads(response.body or b"{}").get("error")
-        if isinstance(error, dict) and isinstance(error.get("code"), str):
-            code = error["code"]
+        if isinstance(error, dict):
+            code = error["code"] if isinstance(error.get("code"), str) else None
+            kind = error["type"] if isinstance(error.get("type"), str) else None
     except (orjson.JSONDecodeError, AttributeError):
         pass
     if 400 <= response.status < 500:
-        return UpstreamError(message, provider=provider, status=response.status, code=code, headers=headers)
+        refused = UpstreamError(message, provider=provider, status=response.status, code=code, headers=headers)
+        refused.type = kind or "invalid_request_error"
+        return refused
     return UpstreamError(
         f"Provider '{provider}' failed with HTTP {response.status}: {message}",
         provider=provider,

@@ -68,8 +68,11 @@ def _json_dumps(value: Any) -> str:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the log writer and readers work at once; busy_timeout makes writers queue instead of failing.
+    # synchronous=NORMAL is WAL's usual pairing: no fsync per commit (a process crash loses nothing; a power
+    # cut may lose the last commits), which keeps the batch writer ahead of thousands of requests a second.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import logging
 import operator
 import os
 import shutil
+import sqlite3
 from collections import deque
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -71,6 +73,25 @@ def _json_default(value: Any) -> str:
     return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
+# SQLite's default SQLITE_MAX_VARIABLE_NUMBER: 32,766 since 3.32, 999 before.
+_SQLITE_MAX_VARIABLES = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+_SQLITE_ROWS_PER_INSERT = min(500, _SQLITE_MAX_VARIABLES // len(ROW_FIELDS))
+_SQLITE_ROW = f"({', '.join('?' for _ in ROW_FIELDS)})"
+
+
+@functools.lru_cache(maxsize=8)
+def _sqlite_insert(rows: int) -> str:
+    return f"INSERT INTO {request_log.name} ({', '.join(ROW_FIELDS)}) VALUES " + ", ".join([_SQLITE_ROW] * rows)
+
+
+def _sqlite_record(row: LogRow) -> tuple[Any, ...]:
+    values = list(_row_values(row))
+    values[_PROPERTIES] = orjson.dumps(values[_PROPERTIES]).decode()
+    # The text form SQLAlchemy's SQLite DATETIME stores and parses back (UTC, as UTCDateTime does).
+    values[_CREATED_AT] = as_utc(values[_CREATED_AT]).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return tuple(values)
+
+
 def _from_line(line: bytes) -> LogRow:
     # The standard library on purpose: orjson reads integers beyond 64 bits as floats, which would slip a bad
     # row past the database as a REAL on SQLite instead of letting it be refused.
@@ -86,6 +107,17 @@ def _describe(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {first_line[:200]}"
 
 
+_VALUE_ERRORS = (
+    sa.exc.DataError,
+    sa.exc.IntegrityError,
+    sqlite3.DataError,  # the SQLite fast path uses the driver directly
+    sqlite3.IntegrityError,
+    ValueError,
+    TypeError,
+    OverflowError,
+)
+
+
 def _refuses_values(exc: BaseException) -> bool:
     """Whether a write failed because of the rows' values, which no retry fixes, rather than the database.
 
@@ -97,7 +129,7 @@ def _refuses_values(exc: BaseException) -> bool:
     for _ in range(4):  # SQLAlchemy's error, the adapted DBAPI error, the driver's error
         if error is None:
             return False
-        if isinstance(error, sa.exc.DataError | sa.exc.IntegrityError | ValueError | TypeError | OverflowError):
+        if isinstance(error, _VALUE_ERRORS):
             return True
         sqlstate = getattr(error, "sqlstate", None)
         if isinstance(sqlstate, str) and sqlstate.startswith(("22", "23")):
@@ -344,8 +376,16 @@ class LogWriter:
                 assert driver is not None
                 await driver.copy_records_to_table(request_log.name, records=records, columns=ROW_FIELDS)
         else:
+            # One multi-row INSERT per chunk, through the driver. executemany would step SQLite once per row in
+            # aiosqlite's thread, re-taking the GIL from a busy event loop each time (measured: 500 rows took
+            # ~900 ms under 3k req/s, against ~15 ms idle); one statement takes it once.
             async with self._db.engine.begin() as connection:
-                await connection.execute(request_log.insert(), [_params(row) for row in rows])
+                driver = (await connection.get_raw_connection()).driver_connection
+                assert driver is not None
+                for start in range(0, len(rows), _SQLITE_ROWS_PER_INSERT):
+                    chunk = rows[start : start + _SQLITE_ROWS_PER_INSERT]
+                    values = [value for row in chunk for value in _sqlite_record(row)]
+                    await driver.execute(_sqlite_insert(len(chunk)), values)
 
     async def _insert_new(self, rows: Sequence[LogRow]) -> None:
         """Insert rows, skipping request ids already present: a replay may repeat rows already stored."""
