@@ -24,6 +24,7 @@ from .routes import http_exception, routes
 from .services import Services
 from .stages import STAGES, dispatch
 from .storage import Database, KeyStore, LogWriter
+from .storage.spool_slots import claim_spool_slot
 
 __all__ = ["build_catalog", "create_app", "create_app_from_env"]
 
@@ -61,9 +62,11 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
             mock_chunk_delay_ms=settings.mock.chunk_delay_ms,
         )
         stack.push_async_callback(upstreams.aclose)
+        spool = claim_spool_slot(settings.data_dir / "spool")
+        stack.callback(spool.release)
         log_writer = LogWriter(
             database,
-            spool_dir=settings.data_dir / "spool",
+            spool_dir=spool.path,
             max_queue=settings.log.queue_size,
             batch_size=settings.log.batch_size,
             flush_interval=settings.log.flush_interval,
