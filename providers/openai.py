@@ -8,6 +8,8 @@ parsing whole bodies (an embeddings body is mostly a vector the gateway never ne
 
 from __future__ import annotations
 
+import re
+
 import orjson
 
 from .types import ParsedResponse, UpstreamCall, UpstreamRequest, UpstreamResponse, Usage
@@ -16,6 +18,10 @@ __all__ = ["OpenAIAdapter", "OpenAIStreamTranslator", "read_usage"]
 
 _PATHS = {"chat": "/chat/completions", "embeddings": "/embeddings"}
 _USAGE_KEY = b'"usage"'
+_BRACES = re.compile(rb"[{}]")
+# orjson parses a 1 KB chat body in ~1.8 µs, faster than the scan's Python overhead (~7 µs); the scan wins on
+# big bodies (embeddings: mostly vectors the gateway never reads).
+_SCAN_ABOVE = 32 * 1024
 
 
 def _usage_from_object(data: object) -> Usage | None:
@@ -34,30 +40,31 @@ def _usage_from_object(data: object) -> Usage | None:
 
 
 def read_usage(body: bytes) -> Usage | None:
-    """The ``usage`` object of an OpenAI-shaped JSON body, found without parsing the whole body.
+    """The ``usage`` object of an OpenAI-shaped JSON body; big bodies are scanned rather than parsed.
 
     Inside JSON strings a quote is escaped, so the bytes ``"usage"`` followed by optional spaces and ``:`` only
     occur as a real key. The usage object holds numbers and nested objects but never strings with braces, so
-    matching braces finds its end. Anything unexpected falls back to a full parse.
+    matching braces finds its end. ``"usage": null`` (every chunk of a stream that asked for usage) is None.
     """
+    if len(body) < _SCAN_ABOVE:
+        return _full_parse_usage(body) if _USAGE_KEY in body else None
     at = body.rfind(_USAGE_KEY)
     if at < 0:
         return None
-    start = body.find(b"{", at)
-    if start < 0 or body[at + len(_USAGE_KEY) : start].strip(b" \t\r\n:") != b"":
-        return _full_parse_usage(body)
+    start = at + len(_USAGE_KEY)
+    length = len(body)
+    while start < length and body[start] in b" \t\r\n:":
+        start += 1
+    if start >= length or body[start] != 0x7B:  # not an object: null, or something unexpected
+        return None
     depth = 0
-    for end in range(start, len(body)):
-        char = body[end]
-        if char == 0x7B:  # {
-            depth += 1
-        elif char == 0x7D:  # }
-            depth -= 1
-            if depth == 0:
-                try:
-                    return _usage_from_object(orjson.loads(body[start : end + 1]))
-                except orjson.JSONDecodeError:
-                    return _full_parse_usage(body)
+    for brace in _BRACES.finditer(body, start):
+        depth += 1 if brace.group() == b"{" else -1
+        if depth == 0:
+            try:
+                return _usage_from_object(orjson.loads(body[start : brace.end()]))
+            except orjson.JSONDecodeError:
+                break
     return _full_parse_usage(body)
 
 
@@ -104,7 +111,7 @@ class OpenAIStreamTranslator:
     def _event(self, event: bytes) -> bytes | None:
         if _USAGE_KEY not in event:
             return event
-        usage = read_usage(event)
+        usage = None if b'"usage":null' in event else read_usage(event.partition(b"data:")[2])
         if usage is not None:
             self.usage = usage
         if self._keep_usage:

@@ -53,20 +53,14 @@ def test_prices_from_genai_prices_and_catalog() -> None:
     assert book.cost("nobody", "nothing", Usage(10, 10)).nano == 0
 
 
-def test_read_usage_scans_without_full_parse() -> None:
-    body = orjson.dumps(
-        {
-            "choices": [{"message": {"content": 'a "usage": {"prompt_tokens": 999} trap'}}],
-            "usage": {
-                "prompt_tokens": 5,
-                "completion_tokens": 7,
-                "prompt_tokens_details": {"cached_tokens": 2},
-            },
-        }
-    )
-    usage = read_usage(body)
-    assert usage == Usage(prompt_tokens=5, completion_tokens=7, cached_tokens=2)
+@pytest.mark.parametrize("padding", [10, 100_000], ids=["parsed", "scanned"])
+def test_read_usage(padding: int) -> None:
+    trap = 'a "usage": {"prompt_tokens": 999} trap' + "x" * padding
+    usage = {"prompt_tokens": 5, "completion_tokens": 7, "prompt_tokens_details": {"cached_tokens": 2}}
+    body = orjson.dumps({"choices": [{"message": {"content": trap}}], "usage": usage})
+    assert read_usage(body) == Usage(prompt_tokens=5, completion_tokens=7, cached_tokens=2)
     assert read_usage(b'{"data": []}') is None
+    assert read_usage(body.replace(b'"usage":{', b'"usage":null,"u":{')) is None
 
 
 def _event(data: dict[str, object]) -> bytes:
