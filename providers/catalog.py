@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from .types import Endpoint, ProviderSpec
+from .types import Endpoint, ModelInfo, ProviderSpec
 
 __all__ = ["Catalog", "ModelEntry", "Resolved"]
 
@@ -41,10 +41,35 @@ class ModelEntry:
     endpoint: Endpoint
 
 
+_PRICE_META = ("source", "date")  # provenance fields of a price row, not prices
+
+
+def _model_info(entry: Any, endpoint: Endpoint) -> ModelInfo:
+    if isinstance(entry, str):
+        return ModelInfo(id=entry, endpoint=endpoint)
+    return ModelInfo(
+        id=str(entry["id"]),
+        endpoint=entry.get("endpoint", endpoint),
+        context_window=entry.get("context"),
+        max_output_tokens=entry.get("max_output"),
+        capabilities=tuple(entry.get("capabilities") or ()),
+    )
+
+
 def _load_rows() -> dict[str, Any]:
-    text = resources.files(__package__).joinpath("data/providers.yaml").read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
-    return data
+    """Every ``data/*.yaml`` file merged: ``core.yaml`` first (its order decides bare-name ties), then by name.
+
+    One file per adapter family keeps provider rows next to each other and out of each other's way.
+    """
+    folder = resources.files(__package__).joinpath("data")
+    names = sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+    names.sort(key=lambda name: name != "core.yaml")
+    merged: dict[str, Any] = {"providers": [], "prices": {}}
+    for name in names:
+        data = yaml.safe_load(folder.joinpath(name).read_text(encoding="utf-8")) or {}
+        merged["providers"].extend(data.get("providers") or [])
+        merged["prices"].update(data.get("prices") or {})
+    return merged
 
 
 class Catalog:
@@ -56,8 +81,10 @@ class Catalog:
         *,
         aliases: Mapping[str, str] | None = None,
         prices: Mapping[str, Mapping[str, Decimal]] | None = None,
+        infos: Mapping[tuple[str, str], ModelInfo] | None = None,
     ) -> None:
         self._providers = {spec.id: spec for spec in providers}
+        self._infos = dict(infos or {})
         self._aliases = dict(aliases or {})
         self.prices: dict[str, dict[str, Decimal]] = {k: dict(v) for k, v in (prices or {}).items()}
         self._by_name: dict[str, list[ProviderSpec]] = {}
@@ -73,45 +100,52 @@ class Catalog:
         custom: Mapping[str, Mapping[str, Any]] | None = None,
         aliases: Mapping[str, str] | None = None,
     ) -> Catalog:
-        """The built-in rows plus custom OpenAI-compatible backends; keys are read from ``env`` by name."""
+        """The built-in rows plus custom backends from configuration; keys are read from ``env`` by name.
+
+        A model entry is a name, or a mapping with ``id`` and optional ``context``, ``max_output``,
+        ``capabilities`` and ``endpoint`` (``chat`` or ``embeddings``).
+        """
         data = _load_rows()
+        rows = {row["id"]: dict(row) for row in data.get("providers", [])}
+        for provider_id, row in (custom or {}).items():
+            # Configuration overrides the given fields of a built-in row (a private base URL, say) or adds a row.
+            base = rows.get(provider_id) or {"id": provider_id, "requires_key": bool(row.get("api_key_env"))}
+            rows[provider_id] = {**base, **row, "id": provider_id}
         specs: list[ProviderSpec] = []
-        for row in data.get("providers", []):
+        infos: dict[tuple[str, str], ModelInfo] = {}
+        for row in rows.values():
             key_env = row.get("api_key_env")
+            chat: list[str] = []
+            embedding: list[str] = []
+            fields: tuple[tuple[str, Endpoint], ...] = (("models", "chat"), ("embedding_models", "embeddings"))
+            for field, endpoint in fields:
+                for entry in row.get(field) or ():
+                    info = _model_info(entry, endpoint)
+                    (embedding if info.endpoint == "embeddings" else chat).append(info.id)
+                    infos[(row["id"], info.id)] = info
             specs.append(
                 ProviderSpec(
                     id=row["id"],
-                    display_name=row.get("name", row["id"]),
+                    display_name=str(row.get("name") or row["id"]),
                     adapter=row.get("adapter", "openai"),
                     transport=row.get("transport", "http"),
-                    base_url=row.get("base_url", ""),
+                    base_url=str(row.get("base_url", "")).rstrip("/"),
                     api_key_env=key_env,
                     api_key=env.get(key_env) if key_env else None,
                     requires_key=row.get("requires_key", True),
-                    models=tuple(row.get("models") or ()),
-                    embedding_models=tuple(row.get("embedding_models") or ()),
-                )
-            )
-        for provider_id, row in (custom or {}).items():
-            key_env = row.get("api_key_env")
-            specs = [s for s in specs if s.id != provider_id]  # configuration overrides a built-in row
-            specs.append(
-                ProviderSpec(
-                    id=provider_id,
-                    display_name=provider_id,
-                    base_url=str(row["base_url"]),
-                    api_key_env=key_env,
-                    api_key=env.get(key_env) if key_env else None,
-                    requires_key=bool(key_env),
-                    models=tuple(row.get("models") or ()),
-                    embedding_models=tuple(row.get("embedding_models") or ()),
+                    models=tuple(chat),
+                    embedding_models=tuple(embedding),
+                    options={str(k): str(v) for k, v in (row.get("options") or {}).items()},
                 )
             )
         prices = {
-            name: {unit: Decimal(str(value)) for unit, value in row.items()}
+            name: {unit: Decimal(str(value)) for unit, value in row.items() if unit not in _PRICE_META}
             for name, row in (data.get("prices") or {}).items()
         }
-        return cls(specs, aliases=aliases, prices=prices)
+        return cls(specs, aliases=aliases, prices=prices, infos=infos)
+
+    def model_info(self, provider_id: str, model: str) -> ModelInfo | None:
+        return self._infos.get((provider_id, model))
 
     def provider(self, provider_id: str) -> ProviderSpec | None:
         return self._providers.get(provider_id)

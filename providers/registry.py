@@ -1,18 +1,38 @@
 """Adapters and transports by name: the only place a provider row's ``adapter``/``transport`` is interpreted.
 
-A new wire protocol is one adapter module plus one line here; an OpenAI-compatible provider is a catalog row.
+A new wire protocol is one adapter module plus one line in ``ADAPTERS``; an OpenAI-compatible provider is a
+catalog row. Adapter modules are imported on first use, so a gateway that never calls Bedrock never imports
+botocore.
 """
 
 from __future__ import annotations
 
+import importlib
+
 from .http import AiohttpTransport
 from .mock import MockTransport
-from .openai import OpenAIAdapter
 from .types import ProviderAdapter, ProviderSpec, Transport
 
-__all__ = ["Upstreams"]
+__all__ = ["ADAPTERS", "Upstreams", "load_adapter"]
 
-_ADAPTERS: dict[str, ProviderAdapter] = {"openai": OpenAIAdapter()}
+ADAPTERS: dict[str, str] = {
+    "openai": "providers.openai:OpenAIAdapter",
+    "azure": "providers.azure:AzureAdapter",
+    "anthropic": "providers.anthropic:AnthropicAdapter",
+    "gemini": "providers.gemini:GeminiAdapter",
+    "bedrock": "providers.bedrock:BedrockAdapter",
+    "ollama": "providers.ollama:OllamaAdapter",
+    "cohere": "providers.cohere:CohereAdapter",
+}
+
+
+def load_adapter(name: str) -> ProviderAdapter:
+    try:
+        module_name, _, class_name = ADAPTERS[name].partition(":")
+    except KeyError:
+        raise LookupError(f"adapter {name!r} does not exist; known: {', '.join(sorted(ADAPTERS))}") from None
+    adapter: ProviderAdapter = getattr(importlib.import_module(module_name), class_name)()
+    return adapter
 
 
 class Upstreams:
@@ -27,6 +47,7 @@ class Upstreams:
         mock_latency_ms: float = 0.0,
         mock_chunk_delay_ms: float = 0.0,
     ) -> None:
+        self._adapters: dict[str, ProviderAdapter] = {}
         self._transports: dict[str, Transport] = {
             "http": AiohttpTransport(
                 connect_timeout=connect_timeout, stream_idle_timeout=stream_idle_timeout, pool_size=pool_size
@@ -35,10 +56,10 @@ class Upstreams:
         }
 
     def adapter(self, spec: ProviderSpec) -> ProviderAdapter:
-        try:
-            return _ADAPTERS[spec.adapter]
-        except KeyError:
-            raise LookupError(f"provider {spec.id!r} names adapter {spec.adapter!r}, which does not exist") from None
+        adapter = self._adapters.get(spec.adapter)
+        if adapter is None:
+            adapter = self._adapters[spec.adapter] = load_adapter(spec.adapter)
+        return adapter
 
     def transport(self, spec: ProviderSpec) -> Transport:
         try:

@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol
 
 __all__ = [
     "Endpoint",
+    "ModelInfo",
     "ParsedResponse",
     "ProviderAdapter",
     "ProviderSpec",
@@ -44,6 +45,17 @@ class Usage:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ModelInfo:
+    """What the catalog knows of one model beyond its price (prices come from genai-prices)."""
+
+    id: str
+    endpoint: Endpoint = "chat"
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    capabilities: tuple[str, ...] = ()  # tools, vision, reasoning, embeddings
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ProviderSpec:
     """One upstream provider: a catalog row, or a custom OpenAI-compatible backend from configuration.
 
@@ -61,6 +73,7 @@ class ProviderSpec:
     models: tuple[str, ...] = ()
     embedding_models: tuple[str, ...] = ()
     display_name: str = ""
+    options: Mapping[str, str] = dataclasses.field(default_factory=dict)  # adapter-specific: api_version, region
 
     @property
     def available(self) -> bool:
@@ -83,6 +96,7 @@ class UpstreamCall:
     raw: bytes
     stream: bool = False
     client_wants_usage: bool = False
+    max_output_tokens: int | None = None  # the catalog's limit for the model, for protocols that require one
     extra_headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 

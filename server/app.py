@@ -30,11 +30,17 @@ __all__ = ["build_catalog", "create_app", "create_app_from_env"]
 
 
 def build_catalog(settings: Settings) -> Catalog:
-    return Catalog.load(
+    catalog = Catalog.load(
         env=os.environ,
-        custom={name: row.model_dump() for name, row in settings.providers.items()},
+        custom={
+            name: row.model_dump(exclude={"prices"}, exclude_unset=True) for name, row in settings.providers.items()
+        },
         aliases=settings.aliases,
     )
+    for name, row in settings.providers.items():
+        for model, price in row.prices.items():
+            catalog.prices[f"{name}/{model}"] = {k: v for k, v in price.model_dump().items() if v is not None}
+    return catalog
 
 
 @contextlib.asynccontextmanager

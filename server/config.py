@@ -11,12 +11,15 @@ so the CLI can print one readable line per problem instead of a traceback.
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from providers.registry import ADAPTERS
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",
@@ -27,6 +30,7 @@ __all__ = [
     "ConfigError",
     "CustomProvider",
     "LogSettings",
+    "ModelPrice",
     "Settings",
     "UpstreamSettings",
     "load_settings",
@@ -60,13 +64,33 @@ class LogSettings(_Frozen):
     flush_interval: float = Field(default=0.2, gt=0)
 
 
+class ModelPrice(_Frozen):
+    """USD per million tokens, as decimal text or numbers (converted exactly, never through float)."""
+
+    input_mtok: Decimal = Decimal(0)
+    output_mtok: Decimal = Decimal(0)
+    cache_read_mtok: Decimal | None = None
+    cache_write_mtok: Decimal | None = None
+
+
 class CustomProvider(_Frozen):
-    """An OpenAI-compatible backend (vLLM, LM Studio, a company proxy, ...) added by configuration."""
+    """A backend added by configuration: OpenAI-compatible by default (vLLM, LM Studio, a company proxy),
+    or any adapter (``ollama``, ``azure``, ``anthropic``...) pointed at a private base URL."""
 
     base_url: str
+    adapter: str = "openai"
     api_key_env: str | None = Field(default=None, description="environment variable that holds the key")
     models: tuple[str, ...] = ()
     embedding_models: tuple[str, ...] = ()
+    options: dict[str, str] = Field(default_factory=dict, description="adapter options, e.g. api_version")
+    prices: dict[str, ModelPrice] = Field(default_factory=dict, description="model -> price per 1M tokens")
+
+    @field_validator("adapter")
+    @classmethod
+    def _known_adapter(cls, value: str) -> str:
+        if value not in ADAPTERS:
+            raise ValueError(f"expected one of {', '.join(sorted(ADAPTERS))}")
+        return value
 
     @field_validator("base_url")
     @classmethod

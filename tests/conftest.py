@@ -6,6 +6,7 @@ the real PostgreSQL on 127.0.0.1 (a fresh database per test session, dropped at 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -120,62 +121,69 @@ async def _sleep(seconds: float) -> None:
     await anyio.sleep(seconds)
 
 
-def _start_gateway(store: str, database_url: str, tmp: Path, fake: FakeOpenAI) -> Gateway:
+@contextlib.contextmanager
+def running_gateway(
+    tmp: Path,
+    *,
+    providers: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+    config: dict[str, Any] | None = None,
+    database_url: str | None = None,
+    store: str = "sqlite",
+) -> Iterator[Gateway]:
+    """A real gateway (``python -m server serve``) on a free port, stopped on exit.
+
+    ``providers`` is the ``providers:`` section of alephant.yaml (a built-in id overrides that row's fields,
+    e.g. ``{"anthropic": {"base_url": fake.base_url}}``); ``env`` adds environment variables (provider keys).
+    """
     port = free_port()
     config_path = tmp / "alephant.yaml"
-    config_path.write_text(
-        yaml.safe_dump(
-            {
-                "providers": {
-                    "fake": {
-                        "base_url": fake.base_url,
-                        "api_key_env": FAKE_KEY_ENV,
-                        "models": ["gpt-4o-mini", "gpt-4o"],
-                        "embedding_models": ["text-embedding-3-small"],
-                    },
-                    "down": {"base_url": f"http://127.0.0.1:{free_port()}/v1", "models": ["any"]},
-                },
-                "aliases": {"fast": "mock/mock-1"},
-                "upstream": {"timeout": 3},
-            }
+    config_path.write_text(yaml.safe_dump({"providers": providers or {}, **(config or {})}))
+    database_url = database_url or f"sqlite:///{tmp / 'alephant.db'}"
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ALEPHANT_") and not k.endswith("_API_KEY")}
+    full_env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "ALEPHANT_CONFIG": str(config_path),
+            "ALEPHANT_DATABASE_URL": database_url,
+            "ALEPHANT_DATA_DIR": str(tmp / "data"),
+            "ALEPHANT_MASTER_KEY": MASTER_KEY,
+            "ALEPHANT_PORT": str(port),
+            "ALEPHANT_KEY_REFRESH_INTERVAL": "0.1",
+            "ALEPHANT_LOG__FLUSH_INTERVAL": "0.02",
+            **(env or {}),
+        }
+    )
+    log_path = tmp / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "server", "serve", "--quiet"],
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
         )
-    )
-    env = {
-        **os.environ,
-        "ALEPHANT_CONFIG": str(config_path),
-        "ALEPHANT_DATABASE_URL": database_url,
-        "ALEPHANT_DATA_DIR": str(tmp / "data"),
-        "ALEPHANT_MASTER_KEY": MASTER_KEY,
-        "ALEPHANT_PORT": str(port),
-        "ALEPHANT_KEY_REFRESH_INTERVAL": "0.1",
-        "ALEPHANT_LOG__FLUSH_INTERVAL": "0.02",
-        "ALEPHANT_MAX_BODY_BYTES": str(64 * 1024),
-        FAKE_KEY_ENV: fake.api_key,
-    }
-    env.pop("OPENAI_API_KEY", None)
-    log = (tmp / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--quiet"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-    )
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"gateway exited: {(tmp / 'server.log').read_text()}")
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"gateway exited: {log_path.read_text()}")
+            try:
+                if httpx.get(base_url + "/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gateway did not start: {log_path.read_text()}")
+            time.sleep(0.1)
+        yield Gateway(base_url, database_url, full_env, config_path, process, store)
+    finally:
+        process.send_signal(signal.SIGTERM)
         try:
-            if httpx.get(base_url + "/health/ready", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
             process.kill()
-            raise RuntimeError(f"gateway did not start: {(tmp / 'server.log').read_text()}")
-        time.sleep(0.1)
-    return Gateway(base_url, database_url, env, config_path, process, store)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
@@ -185,15 +193,27 @@ def gateway(
     store: str = request.param
     tmp = tmp_path_factory.mktemp(f"gateway-{store}")
     database_url = fresh_postgres_url() if store == "postgres" else f"sqlite:///{tmp / 'alephant.db'}"
-    gw = _start_gateway(store, database_url, tmp, fake_upstream)
+    providers = {
+        "fake": {
+            "base_url": fake_upstream.base_url,
+            "api_key_env": FAKE_KEY_ENV,
+            "models": ["gpt-4o-mini", "gpt-4o"],
+            "embedding_models": ["text-embedding-3-small"],
+        },
+        "down": {"base_url": f"http://127.0.0.1:{free_port()}/v1", "models": ["any"]},
+    }
+    config = {"aliases": {"fast": "mock/mock-1"}, "upstream": {"timeout": 3}}
     try:
-        yield gw
+        with running_gateway(
+            tmp,
+            providers=providers,
+            config=config,
+            env={FAKE_KEY_ENV: fake_upstream.api_key, "ALEPHANT_MAX_BODY_BYTES": str(64 * 1024)},
+            database_url=database_url,
+            store=store,
+        ) as gw:
+            yield gw
     finally:
-        gw.process.send_signal(signal.SIGTERM)
-        try:
-            gw.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            gw.process.kill()
         if store == "postgres":
             drop_postgres(database_url)
 

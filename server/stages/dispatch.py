@@ -64,6 +64,7 @@ def _error_event(error: GatewayError) -> bytes:
 class _Dispatch:
     def __init__(self, services: Services) -> None:
         self.upstreams = services.upstreams
+        self.catalog = services.catalog
         self.timeout = services.settings.upstream.timeout
 
     async def __call__(self, call: Call) -> Reply:
@@ -75,6 +76,7 @@ class _Dispatch:
                 param="model",
             )
         adapter = self.upstreams.adapter(spec)
+        info = self.catalog.model_info(spec.id, call.target.model)
         upstream = UpstreamCall(
             endpoint=call.endpoint,
             provider=spec,
@@ -83,6 +85,7 @@ class _Dispatch:
             raw=call.raw,
             stream=call.stream,
             client_wants_usage=call.client_wants_usage,
+            max_output_tokens=info.max_output_tokens if info else None,
         )
         request = adapter.build_request(upstream)
         try:
