@@ -199,6 +199,60 @@ def config_check(config: ConfigOption = None) -> None:
     out.print(f"configuration OK (store: {_redacted(settings.resolved_database_url)}, port {settings.port})")
 
 
+@app.command()
+def models(
+    provider: Annotated[str | None, typer.Option(help="Only this provider.")] = None,
+    all_models: Annotated[
+        bool, typer.Option("--all", help="Include providers without a key (not usable until you set one).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """List models (provider/model) with their prices per 1M tokens."""
+    from finance.money import format_usd
+    from finance.pricing import PriceBook
+    from providers.types import Usage
+
+    from .app import build_catalog
+
+    settings = _settings(config)
+    catalog = build_catalog(settings)
+    book = PriceBook(catalog.prices)
+    table = Table("model", "kind", "context", "input $/1M", "output $/1M", "key")
+    shown = 0
+    for spec in catalog.providers:
+        if (provider and spec.id != provider) or not (all_models or spec.available):
+            continue
+        for name in (*spec.models, *spec.embedding_models):
+            info = catalog.model_info(spec.id, name)
+            prompt = book.cost(spec.id, name, Usage(prompt_tokens=1_000_000))
+            completion = book.cost(spec.id, name, Usage(completion_tokens=1_000_000))
+            priced = prompt.source is not None
+            row: dict[str, Any] = {
+                "model": f"{spec.id}/{name}",
+                "kind": info.endpoint if info else "chat",
+                "context": info.context_window if info else None,
+                "input_usd_per_mtok": format_usd(prompt.nano) if priced else None,
+                "output_usd_per_mtok": format_usd(completion.nano) if priced else None,
+                "available": spec.available,
+            }
+            shown += 1
+            if as_json:
+                print(json.dumps(row))
+                continue
+            table.add_row(
+                row["model"],
+                str(row["kind"]),
+                f"{row['context']:,}" if row["context"] else "",
+                str(row["input_usd_per_mtok"] or "unpriced"),
+                str(row["output_usd_per_mtok"] or ""),
+                "yes" if spec.available else f"set {spec.api_key_env}",
+            )
+    if not as_json:
+        out.print(table)
+        out.print(f"{shown} models" + ("" if all_models else " (usable now; --all lists every catalog model)"))
+
+
 # --- keys --------------------------------------------------------------------------------------------------
 
 _DURATION = re.compile(r"(\d+)([mhdw])")

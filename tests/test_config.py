@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 
 
 def run_cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("ALEPHANT_")}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("ALEPHANT_") and not k.endswith("_API_KEY")}
     return subprocess.run(
         [sys.executable, "-m", "server", *args],
         env={**clean, "PYTHONPATH": str(ROOT), **env},
@@ -91,3 +91,17 @@ def test_version_and_missing_config_file(tmp_path: Path) -> None:
     assert run_cli("version", cwd=tmp_path).stdout.startswith("alephant ")
     missing = run_cli("config", "check", "--config", "nope.yaml", cwd=tmp_path)
     assert missing.returncode == 1 and "nope.yaml: no such file" in missing.stderr
+
+
+def test_models_command_lists_priced_models(tmp_path: Path) -> None:
+    import json
+
+    result = run_cli("models", "--all", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = {row["model"]: row for row in map(json.loads, result.stdout.splitlines())}
+    assert rows["mock/mock-1"]["input_usd_per_mtok"] == "1.000000000"
+    assert rows["mock/mock-1"]["output_usd_per_mtok"] == "2.000000000"
+    assert rows["openai/gpt-4o-mini"]["input_usd_per_mtok"] == "0.150000000"
+    assert rows["openai/gpt-4o-mini"]["available"] is False
+    usable = run_cli("models", "--json", cwd=tmp_path)
+    assert {json.loads(line)["model"].split("/")[0] for line in usable.stdout.splitlines()} == {"mock"}

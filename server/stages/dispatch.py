@@ -16,7 +16,14 @@ from providers.errors import TransportError, TransportTimeout
 from providers.types import ProviderAdapter, StreamTranslator, UpstreamCall, UpstreamResponse, Usage
 
 from ..call import Call, Reply
-from ..errors import GatewayError, ProviderNotConfigured, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from ..errors import (
+    GatewayError,
+    InvalidRequest,
+    ProviderNotConfigured,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from ..pipeline import Handler
 from ..services import Services
 
@@ -87,7 +94,10 @@ class _Dispatch:
             client_wants_usage=call.client_wants_usage,
             max_output_tokens=info.max_output_tokens if info else None,
         )
-        request = adapter.build_request(upstream)
+        try:
+            request = adapter.build_request(upstream)
+        except ValueError as exc:  # the provider's protocol cannot express this request
+            raise InvalidRequest(f"Provider '{spec.id}' cannot serve this request: {exc}") from None
         try:
             response = await self.upstreams.transport(spec).send(request, timeout=self.timeout)
         except TransportError as exc:
