@@ -10,6 +10,11 @@ Models:
     ``mock-slow-<ms>``       like ``mock-1``, after waiting that many milliseconds
 Any other model is a 404 ``model_not_found``, as OpenAI answers.
 
+Tool calls are scripted: when the request has ``tools`` and the last user message contains
+``[[tool:NAME {"json": "arguments"}]]`` the mock calls that tool (several directives: parallel calls; streamed
+as OpenAI streams them, the arguments in fragments). When the conversation ends with tool results, the mock
+answers "Tool results: <result> | <result>".
+
 Token counts are whitespace-separated words (plus 3 per message for the prompt), so tests can predict them.
 """
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import re
 import struct
 import time
 from collections.abc import AsyncIterator
@@ -50,12 +56,41 @@ def _words(text: str) -> int:
 
 
 def mock_reply(messages: list[Any]) -> str:
-    """The mock's answer to a conversation: an echo of the last user message."""
+    """The mock's answer: after tool results, the results; otherwise an echo of the last user message."""
+    results: list[str] = []
+    for message in reversed(messages):
+        if not isinstance(message, dict) or message.get("role") != "tool":
+            break
+        results.insert(0, _text_of(message.get("content")))
+    if results:
+        return "Tool results: " + " | ".join(results)
     last = next(
         (_text_of(m.get("content")) for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "user"),
         "",
     )
     return f"Mock reply to: {last}".strip()
+
+
+_TOOL_DIRECTIVE = re.compile(r"\[\[tool:([A-Za-z0-9_.:-]+)(?:\s+(\{.*?\}))?\]\]", re.S)
+
+
+def _scripted_calls(messages: list[Any]) -> list[dict[str, Any]]:
+    """Tool calls the last user message scripts with ``[[tool:NAME {json args}]]`` (several for parallel calls).
+
+    Only a user turn scripts calls: after the tool results come back the mock answers in text, so a client's
+    tool loop (call -> result -> answer) ends.
+    """
+    last = messages[-1] if messages else None
+    if not isinstance(last, dict) or last.get("role") != "user":
+        return []
+    calls = []
+    for index, match in enumerate(_TOOL_DIRECTIVE.finditer(_text_of(last.get("content")))):
+        arguments = match.group(2) or "{}"
+        digest = hashlib.sha1(f"{index}{match.group(0)}".encode()).hexdigest()[:24]
+        calls.append(
+            {"id": f"call_{digest}", "type": "function", "function": {"name": match.group(1), "arguments": arguments}}
+        )
+    return calls
 
 
 def _error(status: int, message: str, code: str, type_: str = "invalid_request_error") -> UpstreamResponse:
@@ -108,12 +143,13 @@ class MockTransport:
 
     def _chat(self, body: dict[str, Any]) -> UpstreamResponse:
         messages = body.get("messages") or []
-        reply = mock_reply(messages)
+        calls = _scripted_calls(messages) if body.get("tools") else []
+        reply = "" if calls else mock_reply(messages)
         prompt_tokens = sum(_words(_text_of(m.get("content"))) + 3 for m in messages if isinstance(m, dict))
-        completion_tokens = _words(reply)
+        completion_tokens = _words(reply) + sum(_words(c["function"]["arguments"]) + 1 for c in calls)
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
-        finish = "stop"
-        if isinstance(max_tokens, int) and 0 < max_tokens < completion_tokens:
+        finish = "tool_calls" if calls else "stop"
+        if not calls and isinstance(max_tokens, int) and 0 < max_tokens < completion_tokens:
             reply = " ".join(reply.split()[:max_tokens])
             completion_tokens, finish = max_tokens, "length"
         usage = {
@@ -124,9 +160,13 @@ class MockTransport:
             "completion_tokens_details": {"reasoning_tokens": 0},
         }
         created = int(time.time())
-        ident = "chatcmpl-mock" + hashlib.sha1(reply.encode()).hexdigest()[:20]
+        ident = "chatcmpl-mock" + hashlib.sha1((reply + str(calls)).encode()).hexdigest()[:20]
         model = body.get("model")
         if not body.get("stream"):
+            message: dict[str, Any] = {"role": "assistant", "content": reply or None, "refusal": None}
+            if calls:
+                message["tool_calls"] = calls
+            choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
             return UpstreamResponse(
                 status=200,
                 headers=_JSON,
@@ -136,14 +176,7 @@ class MockTransport:
                         "object": "chat.completion",
                         "created": created,
                         "model": model,
-                        "choices": [
-                            {
-                                "index": 0,
-                                "message": {"role": "assistant", "content": reply, "refusal": None},
-                                "logprobs": None,
-                                "finish_reason": finish,
-                            }
-                        ],
+                        "choices": [choice],
                         "usage": usage,
                     }
                 ),
@@ -153,18 +186,20 @@ class MockTransport:
         return UpstreamResponse(
             status=200,
             headers=_SSE,
-            chunks=self._stream(ident, created, model, reply, finish, usage if with_usage else None),
+            chunks=self._stream(ident, created, model, reply, calls, finish, usage if with_usage else None),
         )
 
     async def _stream(
-        self, ident: str, created: int, model: Any, reply: str, finish: str, usage: dict[str, Any] | None
+        self,
+        ident: str,
+        created: int,
+        model: Any,
+        reply: str,
+        calls: list[dict[str, Any]],
+        finish: str,
+        usage: dict[str, Any] | None,
     ) -> AsyncIterator[bytes]:
-        base: dict[str, Any] = {
-            "id": ident,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-        }
+        base: dict[str, Any] = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model}
         if usage is not None:
             base["usage"] = None
 
@@ -172,11 +207,26 @@ class MockTransport:
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
             return b"data: " + orjson.dumps({**base, "choices": [choice]}) + b"\n\n"
 
-        yield event({"role": "assistant", "content": ""})
+        yield event({"role": "assistant", "content": "" if not calls else None})
         for index, word in enumerate(reply.split()):
             if self._chunk_delay:
                 await asyncio.sleep(self._chunk_delay)
             yield event({"content": word if index == 0 else " " + word})
+        for index, call in enumerate(calls):
+            # As OpenAI streams tool calls: id and name first, then the arguments in fragments.
+            start = {
+                "index": index,
+                "id": call["id"],
+                "type": "function",
+                "function": {"name": call["function"]["name"], "arguments": ""},
+            }
+            yield event({"tool_calls": [start]})
+            arguments = call["function"]["arguments"]
+            step = max(1, len(arguments) // 3)
+            for at in range(0, len(arguments), step):
+                if self._chunk_delay:
+                    await asyncio.sleep(self._chunk_delay)
+                yield event({"tool_calls": [{"index": index, "function": {"arguments": arguments[at : at + step]}}]})
         yield event({}, finish)
         if usage is not None:
             yield b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n"

@@ -144,7 +144,7 @@ class OpenAIAdapter:
             method="POST",
             url=call.provider.base_url + _PATHS[call.endpoint],
             headers=headers,
-            body=orjson.dumps(body) if rewrite else call.raw,
+            body=call.raw if call.raw and not rewrite else orjson.dumps(body),
             stream=call.stream,
             provider_id=call.provider.id,
         )

@@ -85,8 +85,8 @@ class ProviderSpec:
 class UpstreamCall:
     """What the gateway asks of a provider: one endpoint, the canonical body, the upstream model id.
 
-    ``raw`` is the client's body as received. Adapters whose wire is the canonical one use it together with
-    ``body`` to forward with the minimum rewrite (the fast path).
+    ``raw`` is the client's body as received, or empty when ``body`` was translated from another dialect.
+    Adapters whose wire is the canonical one forward ``raw`` when they need no rewrite (the fast path).
     """
 
     endpoint: Endpoint

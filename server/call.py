@@ -18,6 +18,7 @@ from starlette.requests import Request
 
 from finance.pricing import Cost
 from providers.catalog import Resolved
+from providers.ingress import IngressDialect
 from providers.types import Endpoint, Usage
 
 from .errors import GatewayError
@@ -62,6 +63,7 @@ class Reply:
 class Call:
     request: Request
     endpoint: Endpoint
+    dialect: IngressDialect
     request_id: str = dataclasses.field(default_factory=new_request_id)
     started: float = dataclasses.field(default_factory=time.perf_counter)
     created_at: datetime = dataclasses.field(default_factory=lambda: datetime.now(tz=UTC))
@@ -72,6 +74,7 @@ class Call:
     model: str | None = None  # as the client named it
     stream: bool = False
     client_wants_usage: bool = False
+    translated: bool = False  # the body was translated from the client's dialect (its bytes cannot be reused)
     target: Resolved | None = None
     usage: Usage = dataclasses.field(default_factory=Usage)
     cost: Cost | None = None

@@ -41,10 +41,14 @@ def openai_error_body(error: GatewayError) -> bytes:
 
 
 def error_response(call: Call, error: GatewayError) -> Response:
+    """The error in the caller's dialect (OpenAI's ``{"error": ...}``, Anthropic's ``{"type": "error", ...}``)."""
     headers = {**trace_headers(call), **error.headers}
     if error.status == 401:
         headers["www-authenticate"] = 'Bearer realm="alephant"'
-    return Response(openai_error_body(error), status_code=error.status, headers=headers, media_type="application/json")
+    body = call.dialect.error_body(
+        status=error.status, type=error.type, code=error.code, message=error.message, param=error.param
+    )
+    return Response(body, status_code=error.status, headers=headers, media_type="application/json")
 
 
 class StreamResponse:

@@ -10,13 +10,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from providers.ingress import DialectError, IngressDialect, dialect
+from providers.ingress.anthropic import ingest_messages
 from providers.types import Endpoint
 
 from .call import Call
-from .errors import GatewayError, NotFound
+from .errors import GatewayError, InvalidRequest, ModelNotFound, NotFound, PolicyDenied
 from .responses import StreamResponse, error_response, openai_error_body, reply_response
 from .services import Services
 from .stages import authenticate_request, model_allowed
+from .stages.ingress import parse_json, read_body
 
 __all__ = ["http_exception", "routes"]
 
@@ -26,8 +29,14 @@ def _services(request: Request) -> Services:
     return services
 
 
-async def _governed(request: Request, endpoint: Endpoint) -> Response | StreamResponse:
-    call = Call(request=request, endpoint=endpoint)
+_OPENAI = dialect("openai")
+_ANTHROPIC = dialect("anthropic")
+
+
+async def _governed(
+    request: Request, endpoint: Endpoint, client_dialect: IngressDialect = _OPENAI
+) -> Response | StreamResponse:
+    call = Call(request=request, endpoint=endpoint, dialect=client_dialect)
     try:
         reply = await request.app.state.pipeline(call)
     except GatewayError as exc:
@@ -43,13 +52,57 @@ async def embeddings(request: Request) -> Response | StreamResponse:
     return await _governed(request, "embeddings")
 
 
+async def messages(request: Request) -> Response | StreamResponse:
+    return await _governed(request, "chat", _ANTHROPIC)
+
+
+async def count_tokens(request: Request) -> Response:
+    """Anthropic's ``count_tokens``: an estimate (about 4 characters a token), said so in a response header.
+
+    Exact counts need the provider's own tokenizer endpoint; that forwarding is not built yet.
+    """
+    services = _services(request)
+    call = Call(request=request, endpoint="chat", dialect=_ANTHROPIC)
+    try:
+        headers = request.headers
+        principal = authenticate_request(services.keyring, headers.get("authorization"), headers.get("x-api-key"))
+        try:
+            ingested = ingest_messages(
+                parse_json(await read_body(call, services.settings.max_body_bytes)), require_max_tokens=False
+            )
+        except DialectError as exc:
+            raise InvalidRequest(exc.message, param=exc.param) from None
+        try:
+            target = services.catalog.resolve(ingested.model)
+        except LookupError:
+            raise ModelNotFound(
+                f"The model '{ingested.model}' does not exist here; GET /v1/models lists them.", param="model"
+            ) from None
+        if not model_allowed(principal.models, target.qualified):
+            raise PolicyDenied(f"This API key may not use model '{target.qualified}'.", param="model")
+    except GatewayError as exc:
+        return error_response(call, exc)
+    text = orjson.dumps([ingested.body.get("messages"), ingested.body.get("tools")])
+    estimate = len(text) // 4 + 3 * len(ingested.body.get("messages") or ())
+    return Response(
+        orjson.dumps({"input_tokens": estimate}),
+        media_type="application/json",
+        headers={"alephant-token-count": "estimate", "alephant-request-id": call.request_id},
+    )
+
+
+async def root(request: Request) -> Response:
+    """Some clients (Claude Code among them) probe ``HEAD /`` before they start."""
+    return Response(b"", status_code=200)
+
+
 def _json(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type="application/json")
 
 
 def _model_rows(request: Request) -> list[dict[str, Any]] | Response:
     services = _services(request)
-    call = Call(request=request, endpoint="chat")
+    call = Call(request=request, endpoint="chat", dialect=_OPENAI)
     try:
         principal = authenticate_request(services.keyring, request.headers.get("authorization"))
     except GatewayError as exc:
@@ -117,6 +170,8 @@ async def http_exception(request: Request, exc: Exception) -> Response:
 
 _API: list[BaseRoute] = [
     Route("/chat/completions", chat_completions, methods=["POST"]),
+    Route("/messages", messages, methods=["POST"]),
+    Route("/messages/count_tokens", count_tokens, methods=["POST"]),
     Route("/embeddings", embeddings, methods=["POST"]),
     Route("/models", list_models, methods=["GET"]),
     Route("/models/{model:path}", get_model, methods=["GET"]),
@@ -125,6 +180,7 @@ _API: list[BaseRoute] = [
 routes: list[BaseRoute] = [
     Mount("/v1", routes=_API),
     Mount("/ai", routes=_API),
+    Route("/", root, methods=["GET", "HEAD"]),
     Route("/health/live", health_live, methods=["GET"]),
     Route("/health/ready", health_ready, methods=["GET"]),
 ]

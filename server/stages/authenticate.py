@@ -11,8 +11,10 @@ from ..services import Services
 __all__ = ["AuthenticateStage", "authenticate_request"]
 
 
-def authenticate_request(keyring: Keyring, authorization: str | None) -> Principal:
-    """The principal behind an ``Authorization: Bearer`` header, or ``AuthenticationError``."""
+def authenticate_request(keyring: Keyring, authorization: str | None, api_key: str | None = None) -> Principal:
+    """The principal behind ``Authorization: Bearer`` (or Anthropic's ``x-api-key``), or ``AuthenticationError``."""
+    if api_key and not authorization:
+        authorization = f"Bearer {api_key}"
     if not authorization or authorization.strip().lower() == "bearer":
         raise AuthenticationError(
             "Missing API key. Send it as 'Authorization: Bearer <key>' (the OpenAI SDKs do this with api_key=...)."
@@ -33,5 +35,6 @@ class AuthenticateStage:
         self.keyring = services.keyring
 
     async def __call__(self, call: Call) -> Reply:
-        call.principal = authenticate_request(self.keyring, call.request.headers.get("authorization"))
+        headers = call.request.headers
+        call.principal = authenticate_request(self.keyring, headers.get("authorization"), headers.get("x-api-key"))
         return await self.next(call)

@@ -89,7 +89,7 @@ class _Dispatch:
             provider=spec,
             model=call.target.model,
             body=call.body,
-            raw=call.raw,
+            raw=b"" if call.translated else call.raw,
             stream=call.stream,
             client_wants_usage=call.client_wants_usage,
             max_output_tokens=info.max_output_tokens if info else None,

@@ -1,22 +1,25 @@
-"""OpenAI-dialect ingress: read the body (bounded), parse it once, check the fields the gateway relies on.
+"""Ingress: read the body (bounded), parse it once, and hand it to the client's dialect to become canonical.
 
-Only what routing and accounting need is validated here (``model``, ``messages``/``input``, ``stream``,
-``stream_options``); everything else is the upstream's to judge, so new OpenAI parameters pass through
-untouched. Errors name the field and say what was expected.
+On the way back, a translated call's answer is turned into the client's dialect here too (the adapter pair of
+DESIGN.md's lifecycle); OpenAI-dialect calls pass through untouched, bytes and all.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
+
+from providers.ingress import DialectError, IngressDialect
+from providers.types import StreamTranslator
 
 from ..call import Call, Reply
 from ..errors import InvalidRequest, PayloadTooLarge
 from ..pipeline import Handler
 from ..services import Services
 
-__all__ = ["IngressStage", "read_body"]
+__all__ = ["IngressStage", "parse_json", "read_body"]
 
 
 async def read_body(call: Call, limit: int) -> bytes:
@@ -33,7 +36,7 @@ async def read_body(call: Call, limit: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _parse(raw: bytes) -> dict[str, Any]:
+def parse_json(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
         raise InvalidRequest('Request body is empty. Send a JSON object, such as {"model": ..., "messages": [...]}.')
     try:
@@ -44,71 +47,17 @@ def _parse(raw: bytes) -> dict[str, Any]:
             code="invalid_json",
         ) from None
     if not isinstance(data, dict):
-        raise InvalidRequest(f"Request body must be a JSON object, got a JSON {type(data).__name__}.")
+        kind = "array" if isinstance(data, list) else type(data).__name__
+        raise InvalidRequest(f"Request body must be a JSON object, got a JSON {kind}.")
     return data
 
 
-def _type_name(value: object) -> str:
-    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
-    return names.get(type(value), "null" if value is None else type(value).__name__)
-
-
-def _require_model(body: dict[str, Any]) -> str:
-    model = body.get("model")
-    if model is None:
-        raise InvalidRequest(
-            "Missing required field 'model'. Name a model such as 'mock/mock-1'; GET /v1/models lists them.",
-            param="model",
-            code="missing_required_parameter",
-        )
-    if not isinstance(model, str) or not model.strip():
-        raise InvalidRequest(
-            f"Field 'model' must be a non-empty string, got {_type_name(model)}.",
-            param="model",
-            code="invalid_type",
-        )
-    return model
-
-
-def _check_messages(body: dict[str, Any]) -> None:
-    messages = body.get("messages")
-    if messages is None:
-        raise InvalidRequest(
-            'Missing required field \'messages\': an array of {"role": ..., "content": ...} objects.',
-            param="messages",
-            code="missing_required_parameter",
-        )
-    if not isinstance(messages, list) or not messages:
-        shown = "an empty array" if isinstance(messages, list) else _type_name(messages)
-        raise InvalidRequest(
-            f"Field 'messages' must be a non-empty array of message objects, got {shown}.",
-            param="messages",
-            code="invalid_type",
-        )
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            raise InvalidRequest(
-                f"messages[{index}] must be an object with a string 'role' (system, user, assistant or tool).",
-                param=f"messages[{index}]",
-                code="invalid_type",
-            )
-
-
-def _check_input(body: dict[str, Any]) -> None:
-    value = body.get("input")
-    if value is None:
-        raise InvalidRequest(
-            "Missing required field 'input': a string or an array of strings to embed.",
-            param="input",
-            code="missing_required_parameter",
-        )
-    if isinstance(value, str) or (isinstance(value, list) and value):
-        return
-    raise InvalidRequest(
-        f"Field 'input' must be a string or a non-empty array, got {_type_name(value)}.",
-        param="input",
-        code="invalid_type",
-    )
+async def _translated(chunks: AsyncIterator[bytes], translator: StreamTranslator) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        for event in translator.feed(chunk):
+            yield event
+    for event in translator.finish():
+        yield event
 
 
 class IngressStage:
@@ -118,26 +67,20 @@ class IngressStage:
 
     async def __call__(self, call: Call) -> Reply:
         call.raw = await read_body(call, self.limit)
-        body = call.body = _parse(call.raw)
-        call.model = _require_model(body)
-        if call.endpoint == "chat":
-            _check_messages(body)
-            stream = body.get("stream", False)
-            if not isinstance(stream, bool) and stream is not None:
-                raise InvalidRequest(
-                    f"Field 'stream' must be a boolean, got {_type_name(stream)}.",
-                    param="stream",
-                    code="invalid_type",
-                )
-            call.stream = bool(stream)
-            options = body.get("stream_options")
-            if options is not None and not isinstance(options, dict):
-                raise InvalidRequest(
-                    f"Field 'stream_options' must be an object, got {_type_name(options)}.",
-                    param="stream_options",
-                    code="invalid_type",
-                )
-            call.client_wants_usage = bool(options and options.get("include_usage"))
+        dialect: IngressDialect = call.dialect
+        try:
+            ingested = dialect.ingest(call.endpoint, parse_json(call.raw))
+        except DialectError as exc:
+            raise InvalidRequest(exc.message, param=exc.param, code=exc.code) from None
+        call.body, call.model, call.stream = ingested.body, ingested.model, ingested.stream
+        call.client_wants_usage, call.translated = ingested.client_wants_usage, ingested.translated
+        reply = await self.next(call)
+        if not call.translated:
+            return reply
+        assert call.target is not None
+        if reply.stream is None:
+            reply.body = dialect.response(reply.body, model=call.model)
         else:
-            _check_input(body)
-        return await self.next(call)
+            reply.stream = _translated(reply.stream, dialect.stream(model=call.model))
+        reply.media_type = dialect.media_type if reply.stream is None else reply.media_type
+        return reply

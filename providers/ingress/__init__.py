@@ -1,0 +1,65 @@
+"""Client dialects: how a request in some API's shape becomes the canonical request, and the answer goes back.
+
+The gateway's pipeline speaks one form (OpenAI Chat Completions). A dialect is the adapter pair at its edge:
+
+    dialect.ingest(endpoint, data)   -> Ingested          client body -> canonical body (+ model, stream flags)
+    dialect.response(canonical)      -> bytes             canonical answer -> client's shape
+    dialect.stream(model)            -> StreamTranslator  canonical SSE -> client's SSE, event by event
+    dialect.error_body(...)          -> bytes             a gateway error in the client's error shape
+
+``DialectError`` carries a message that names the client's field, so errors read in the client's terms.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol
+
+from ..types import Endpoint, StreamTranslator
+
+__all__ = ["DialectError", "Ingested", "IngressDialect", "dialect"]
+
+
+class DialectError(ValueError):
+    """The client's body is wrong in its own dialect's terms."""
+
+    def __init__(self, message: str, *, param: str | None = None, code: str = "invalid_request_error") -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+
+
+@dataclasses.dataclass(slots=True, kw_only=True)
+class Ingested:
+    body: dict[str, Any]  # canonical
+    model: str
+    stream: bool = False
+    client_wants_usage: bool = False
+    translated: bool = False  # False: ``body`` is the client's own body, so its bytes may be forwarded as-is
+
+
+class IngressDialect(Protocol):
+    name: str
+    media_type: str
+
+    def ingest(self, endpoint: Endpoint, data: dict[str, Any]) -> Ingested: ...
+
+    def response(self, canonical: bytes, *, model: str) -> bytes: ...
+
+    def stream(self, *, model: str) -> StreamTranslator: ...
+
+    def error_body(self, *, status: int, type: str, code: str, message: str, param: str | None) -> bytes: ...
+
+
+def dialect(name: str) -> IngressDialect:
+    """The dialect by name; imported lazily so a gateway only loads the dialects it serves."""
+    if name == "openai":
+        from .openai import OpenAIDialect
+
+        return OpenAIDialect()
+    if name == "anthropic":
+        from .anthropic import AnthropicDialect
+
+        return AnthropicDialect()
+    raise LookupError(f"no client dialect named {name!r}")
