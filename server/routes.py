@@ -56,6 +56,13 @@ async def messages(request: Request) -> Response | StreamResponse:
     return await _governed(request, "chat", _ANTHROPIC)
 
 
+async def responses(request: Request) -> Response | StreamResponse:
+    client_dialect = getattr(request.app.state, "responses_dialect", None)
+    if client_dialect is None:
+        client_dialect = request.app.state.responses_dialect = dialect("responses")
+    return await _governed(request, "chat", client_dialect)
+
+
 async def count_tokens(request: Request) -> Response:
     """Anthropic's ``count_tokens``: an estimate (about 4 characters a token), said so in a response header.
 
@@ -172,6 +179,7 @@ _API: list[BaseRoute] = [
     Route("/chat/completions", chat_completions, methods=["POST"]),
     Route("/messages", messages, methods=["POST"]),
     Route("/messages/count_tokens", count_tokens, methods=["POST"]),
+    Route("/responses", responses, methods=["POST"]),
     Route("/embeddings", embeddings, methods=["POST"]),
     Route("/models", list_models, methods=["GET"]),
     Route("/models/{model:path}", get_model, methods=["GET"]),

@@ -62,4 +62,8 @@ def dialect(name: str) -> IngressDialect:
         from .anthropic import AnthropicDialect
 
         return AnthropicDialect()
+    if name == "responses":
+        from .responses import ResponsesDialect
+
+        return ResponsesDialect()
     raise LookupError(f"no client dialect named {name!r}")
