@@ -59,6 +59,8 @@ def mock_reply(messages: list[Any]) -> str:
     """The mock's answer: after tool results, the results; otherwise an echo of the last user message."""
     results: list[str] = []
     for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") in ("system", "developer"):
+            continue  # some clients (Claude Code) put system messages after the turn
         if not isinstance(message, dict) or message.get("role") != "tool":
             break
         results.insert(0, _text_of(message.get("content")))
@@ -80,8 +82,9 @@ def _scripted_calls(messages: list[Any]) -> list[dict[str, Any]]:
     Only a user turn scripts calls: after the tool results come back the mock answers in text, so a client's
     tool loop (call -> result -> answer) ends.
     """
-    last = messages[-1] if messages else None
-    if not isinstance(last, dict) or last.get("role") != "user":
+    turns = [m for m in messages if isinstance(m, dict) and m.get("role") not in ("system", "developer")]
+    last = turns[-1] if turns else None
+    if last is None or last.get("role") != "user":
         return []
     calls = []
     for index, match in enumerate(_TOOL_DIRECTIVE.finditer(_text_of(last.get("content")))):

@@ -412,7 +412,16 @@ def logs_show(
     print(json.dumps(_row_json(row), indent=2))
 
 
+def _plugin_commands() -> None:
+    """Commands other packages contribute through the ``alephant.commands`` entry point group."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="alephant.commands"):
+        app.command(name=entry.name)(entry.load())
+
+
 def main() -> None:
+    _plugin_commands()
     try:
         app()
     except KeyboardInterrupt:

@@ -105,7 +105,13 @@ class _Dispatch:
         if response.status >= 400:
             raise _status_error(adapter, spec.id, response)
         if response.chunks is None:
-            parsed = adapter.parse_response(upstream, response)
+            try:
+                parsed = adapter.parse_response(upstream, response)
+            except (ValueError, KeyError, TypeError) as exc:  # orjson.JSONDecodeError is a ValueError
+                raise UpstreamError(
+                    f"Provider '{spec.id}' sent an answer the gateway cannot read: {type(exc).__name__}",
+                    provider=spec.id,
+                ) from None
             call.usage = parsed.usage
             return Reply(status=response.status, body=parsed.body)
         return Reply(
@@ -130,6 +136,14 @@ class _Dispatch:
         except TransportError as exc:
             call.status = "error"
             call.error = _transport_error(exc)
+            yield _error_event(call.error)
+        except (ValueError, KeyError, TypeError) as exc:  # a stream the adapter cannot read
+            call.status = "error"
+            call.error = UpstreamError(
+                f"Provider '{call.target.provider.id if call.target else '?'}' sent a stream the gateway cannot "
+                f"read: {type(exc).__name__}",
+                provider=call.target.provider.id if call.target else "",
+            )
             yield _error_event(call.error)
         finally:
             usage = translator.usage
