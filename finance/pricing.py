@@ -4,6 +4,11 @@ Prices come from ``genai-prices`` (its offline snapshot; the run-time updater st
 own rows layered on top for models it lacks. ``genai_prices.calc_price`` costs ~110 µs a call on this
 project's machines — too much for the hot path — so a model's flat prices are looked up once, converted to
 integers and cached; only tiered (long-context) prices go through the library per call.
+
+A price is found, in order:
+  1. the catalog row ``provider/model``;
+  2. the catalog row ``provider/*`` (a whole provider at one price: self-hosted servers cost nothing);
+  3. genai-prices, under the names ``price_ids.price_refs`` translates the catalog's into.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from genai_prices import data_snapshot
 from providers.types import Usage
 
 from .money import Nano, mtok_cost, to_nano
+from .price_ids import PriceRef, price_refs
 
 __all__ = ["Cost", "Price", "PriceBook"]
 
@@ -52,11 +58,13 @@ _UNPRICED = Cost(0, None)
 class _Tiered:
     """A model whose price depends on the size of the call: priced by the library, converted once."""
 
-    __slots__ = ("model", "provider")
+    __slots__ = ("markup", "model", "provider", "source")
 
-    def __init__(self, provider: Any, model: Any) -> None:
+    def __init__(self, provider: Any, model: Any, markup: Decimal, source: str) -> None:
         self.provider = provider
         self.model = model
+        self.markup = markup
+        self.source = source
 
 
 class PriceBook:
@@ -81,7 +89,11 @@ class PriceBook:
         hit = self._cache.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
-        found = self._overrides.get(f"{provider_id}/{model}") or self._lookup(provider_id, model)
+        found = (
+            self._overrides.get(f"{provider_id}/{model}")
+            or self._overrides.get(f"{provider_id}/*")
+            or self._lookup(provider_id, model)
+        )
         self._cache[key] = (now + _CACHE_SECONDS, found)
         return found
 
@@ -104,23 +116,13 @@ class PriceBook:
     @staticmethod
     def _lookup(provider_id: str, model: str) -> Price | _Tiered | None:
         snapshot = data_snapshot.get_snapshot()
-        try:
-            provider, info = snapshot.find_provider_model(model, None, provider_id, None)
-        except (LookupError, ValueError):
-            return None
-        prices = info.get_prices(datetime.now(tz=UTC))
-        values = {
-            unit: getattr(prices, unit, None)
-            for unit in ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
-        }
-        if any(value is not None and not isinstance(value, Decimal) for value in values.values()):
-            return _Tiered(provider, info)
-        return Price(
-            input=to_nano(values["input_mtok"] or Decimal(0)),
-            output=to_nano(values["output_mtok"] or Decimal(0)),
-            cache_read=to_nano(values["cache_read_mtok"]) if values["cache_read_mtok"] is not None else None,
-            cache_write=to_nano(values["cache_write_mtok"]) if values["cache_write_mtok"] is not None else None,
-        )
+        for ref in price_refs(provider_id, model):
+            try:
+                provider, info = snapshot.find_provider_model(ref.model, None, ref.provider, None)
+            except (LookupError, ValueError):
+                continue
+            return _convert(provider, info, ref)
+        return None
 
     @staticmethod
     def _tiered_cost(price: _Tiered, usage: Usage) -> Cost:
@@ -133,4 +135,22 @@ class PriceBook:
             ),
             price.provider,
         )
-        return Cost(to_nano(result.total_price), _SOURCE)
+        return Cost(to_nano(result.total_price * price.markup), price.source)
+
+
+def _convert(provider: Any, info: Any, ref: PriceRef) -> Price | _Tiered:
+    """genai-prices' current prices of one model as integers, with the catalog provider's markup applied."""
+    source = _SOURCE if ref.markup == 1 else f"{_SOURCE} x{ref.markup} ({ref.provider} list price + fee)"
+    prices = info.get_prices(datetime.now(tz=UTC))
+    units = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
+    values = {unit: getattr(prices, unit, None) for unit in units}
+    if any(value is not None and not isinstance(value, Decimal) for value in values.values()):
+        return _Tiered(provider, info, ref.markup, source)
+    scaled = {unit: value * ref.markup if value is not None else None for unit, value in values.items()}
+    return Price(
+        input=to_nano(scaled["input_mtok"] or Decimal(0)),
+        output=to_nano(scaled["output_mtok"] or Decimal(0)),
+        cache_read=to_nano(scaled["cache_read_mtok"]) if scaled["cache_read_mtok"] is not None else None,
+        cache_write=to_nano(scaled["cache_write_mtok"]) if scaled["cache_write_mtok"] is not None else None,
+        source=source,
+    )
