@@ -225,8 +225,10 @@ def models(
             continue
         for name in (*spec.models, *spec.embedding_models):
             info = catalog.model_info(spec.id, name)
-            prompt = book.cost(spec.id, name, Usage(prompt_tokens=1_000_000))
-            completion = book.cost(spec.id, name, Usage(completion_tokens=1_000_000))
+            # Priced at 10k tokens and scaled: a 1M-token call would hit long-context tiers.
+            prompt = book.cost(spec.id, name, Usage(prompt_tokens=10_000))
+            completion = book.cost(spec.id, name, Usage(completion_tokens=10_000))
+            prompt, completion = (dataclasses.replace(c, nano=c.nano * 100) for c in (prompt, completion))
             priced = prompt.source is not None
             row: dict[str, Any] = {
                 "model": f"{spec.id}/{name}",
