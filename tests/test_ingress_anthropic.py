@@ -6,14 +6,15 @@ provider out.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anthropic
 import httpx
 import pytest
 
-from tests.conftest import MASTER_KEY, Gateway
+from tests.conftest import MASTER_KEY, Gateway, running_gateway
+from tests.fakes.anthropic_upstream import FakeAnthropic
 
 pytestmark = pytest.mark.anyio
 
@@ -128,3 +129,37 @@ async def test_errors_in_anthropic_format(gateway: Gateway, claude: anthropic.As
         assert (row.http_status, row.error_code) == (400, "invalid_request_error")
         head = await http.head("/")
         assert head.status_code == 200
+
+
+@pytest.fixture(scope="module")
+def anthropic_upstream_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """A gateway whose `anthropic` provider is the fake Anthropic API: Messages in, Messages out."""
+    with (
+        FakeAnthropic() as fake,
+        running_gateway(
+            tmp_path_factory.mktemp("messages-to-anthropic"),
+            providers={"anthropic": {"base_url": fake.base_url}},
+            env={"ANTHROPIC_API_KEY": fake.api_key},
+        ) as gw,
+    ):
+        yield gw
+
+
+async def test_messages_to_an_anthropic_upstream(anthropic_upstream_gateway: Gateway) -> None:
+    gateway = anthropic_upstream_gateway
+    async with anthropic.AsyncAnthropic(base_url=gateway.base_url, api_key=MASTER_KEY, max_retries=0) as client:
+        raw = await client.messages.with_raw_response.create(
+            model="anthropic/claude-sonnet-4-5",
+            max_tokens=64,
+            messages=[{"role": "user", "content": "Hello there gateway"}],
+        )
+        message = await raw.parse()
+        async with client.messages.stream(
+            model="anthropic/claude-sonnet-4-5", max_tokens=64, messages=[{"role": "user", "content": "stream it"}]
+        ) as stream:
+            streamed = await stream.get_final_text()
+    assert message.content[0].type == "text" and message.content[0].text == "fake reply to: Hello there gateway"
+    assert streamed == "fake reply to: stream it"
+    row = await gateway.log_row(raw.headers["alephant-request-id"])
+    assert (row.provider, row.upstream_model) == ("anthropic", "claude-sonnet-4-5")
+    assert row.prompt_tokens == message.usage.input_tokens and row.cost_nano > 0
