@@ -28,7 +28,7 @@ import orjson
 from .canonical import ChunkWriter
 from .types import Usage
 
-__all__ = ["AnthropicStreamTranslator", "finish_reason", "read_usage"]
+__all__ = ["AnthropicStreamTranslator", "AnthropicUsageTap", "finish_reason", "read_usage"]
 
 _FINISH = {
     "end_turn": "stop",
@@ -218,3 +218,34 @@ class AnthropicStreamTranslator:
                 out.append(writer.tool_call_arguments(tool_index, fragment))
         elif kind == "thinking_delta" and delta.get("thinking"):
             out.append(writer.reasoning(str(delta["thinking"])))
+
+
+class AnthropicUsageTap:
+    """Relays an Anthropic SSE stream byte for byte (same-dialect passthrough), reading usage on the way.
+
+    Only ``message_start`` and ``message_delta`` events carry usage; other events are not parsed.
+    """
+
+    __slots__ = ("_buffer", "usage")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self.usage = Usage()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        buffer = (self._buffer + data).replace(b"\r\n", b"\n")
+        *events, self._buffer = buffer.split(b"\n\n")
+        for event in events:
+            if b"message_start" in event or b"message_delta" in event:
+                payload = event.partition(b"data:")[2].strip()
+                try:
+                    parsed = orjson.loads(payload)
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(parsed, dict):
+                    usage = parsed.get("usage") or (parsed.get("message") or {}).get("usage")
+                    self.usage = read_usage(usage, self.usage)
+        return [data]
+
+    def finish(self) -> list[bytes]:
+        return []

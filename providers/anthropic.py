@@ -56,13 +56,14 @@ from __future__ import annotations
 import base64
 import re
 import urllib.parse
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from ._anthropic_stream import AnthropicStreamTranslator, finish_reason, read_usage
+from ._anthropic_stream import AnthropicStreamTranslator, AnthropicUsageTap, finish_reason, read_usage
 from .canonical import completion_body
-from .types import ParsedResponse, UpstreamCall, UpstreamRequest, UpstreamResponse
+from .types import ParsedResponse, UpstreamCall, UpstreamRequest, UpstreamResponse, Usage
 
 __all__ = ["DEFAULT_API_VERSION", "DEFAULT_MAX_TOKENS", "AnthropicAdapter", "AnthropicStreamTranslator"]
 
@@ -327,6 +328,8 @@ def _tool_call(block: dict[str, Any]) -> dict[str, Any]:
 class AnthropicAdapter:
     """Adapter for the Anthropic Messages API (api.anthropic.com and anything that speaks it)."""
 
+    native_dialect = "anthropic"
+
     def build_request(self, call: UpstreamCall) -> UpstreamRequest:
         if call.endpoint != "chat":
             raise ValueError(
@@ -353,6 +356,39 @@ class AnthropicAdapter:
             stream=call.stream,
             provider_id=call.provider.id,
         )
+
+    def build_native_request(
+        self, call: UpstreamCall, body: dict[str, Any], headers: Mapping[str, str]
+    ) -> UpstreamRequest:
+        """A Messages client's own body, model rewritten; its ``anthropic-version``/``-beta`` headers kept."""
+        options = call.provider.options
+        upstream_headers = {
+            "content-type": "application/json",
+            "anthropic-version": headers.get("anthropic-version") or options.get("api_version", DEFAULT_API_VERSION),
+        }
+        beta = headers.get("anthropic-beta") or options.get("beta")
+        if beta:
+            upstream_headers["anthropic-beta"] = beta
+        if call.provider.api_key:
+            upstream_headers["x-api-key"] = call.provider.api_key
+        stream = body.get("stream") is True
+        if stream:
+            upstream_headers["accept"] = "text/event-stream"
+        return UpstreamRequest(
+            method="POST",
+            url=call.provider.base_url + "/messages",
+            headers=upstream_headers,
+            body=orjson.dumps({**body, "model": call.model}),
+            stream=stream,
+            provider_id=call.provider.id,
+        )
+
+    def native_usage(self, body: bytes) -> Usage:
+        data = orjson.loads(body)
+        return read_usage(data.get("usage") if isinstance(data, dict) else None)
+
+    def native_stream(self, call: UpstreamCall) -> AnthropicUsageTap:
+        return AnthropicUsageTap()
 
     def parse_response(self, call: UpstreamCall, response: UpstreamResponse) -> ParsedResponse:
         data = orjson.loads(response.body or b"{}")

@@ -19,6 +19,7 @@ from typing import Any, Literal, Protocol
 __all__ = [
     "Endpoint",
     "ModelInfo",
+    "NativePassthrough",
     "ParsedResponse",
     "ProviderAdapter",
     "ProviderSpec",
@@ -165,6 +166,29 @@ class Transport(Protocol):
     async def send(self, request: UpstreamRequest, *, timeout: float) -> UpstreamResponse: ...
 
     async def aclose(self) -> None: ...
+
+
+class NativePassthrough(Protocol):
+    """An adapter whose wire is also a client dialect: a call in that dialect skips both translations.
+
+    The client's own body goes upstream with only the model rewritten (Anthropic's thinking signatures and
+    ``cache_control`` marks survive), and the answer comes back byte for byte; usage is read on the way.
+
+    Example::
+
+        if getattr(adapter, "native_dialect", None) == "anthropic":
+            request = adapter.build_native_request(call, client_body, client_headers)
+    """
+
+    native_dialect: str
+
+    def build_native_request(
+        self, call: UpstreamCall, body: dict[str, Any], headers: Mapping[str, str]
+    ) -> UpstreamRequest: ...
+
+    def native_usage(self, body: bytes) -> Usage: ...
+
+    def native_stream(self, call: UpstreamCall) -> StreamTranslator: ...
 
 
 class ProviderAdapter(Protocol):

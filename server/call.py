@@ -75,6 +75,8 @@ class Call:
     stream: bool = False
     client_wants_usage: bool = False
     translated: bool = False  # the body was translated from the client's dialect (its bytes cannot be reused)
+    client_body: dict[str, Any] | None = None  # the client's own body, when it was translated
+    native: bool = False  # the upstream spoke the client's dialect: the answer needs no translation back
     target: Resolved | None = None
     usage: Usage = dataclasses.field(default_factory=Usage)
     cost: Cost | None = None

@@ -132,7 +132,7 @@ async def test_errors_in_anthropic_format(gateway: Gateway, claude: anthropic.As
 
 
 @pytest.fixture(scope="module")
-def anthropic_upstream_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+def anthropic_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, FakeAnthropic]]:
     """A gateway whose `anthropic` provider is the fake Anthropic API: Messages in, Messages out."""
     with (
         FakeAnthropic() as fake,
@@ -142,24 +142,39 @@ def anthropic_upstream_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iter
             env={"ANTHROPIC_API_KEY": fake.api_key},
         ) as gw,
     ):
-        yield gw
+        yield gw, fake
 
 
-async def test_messages_to_an_anthropic_upstream(anthropic_upstream_gateway: Gateway) -> None:
-    gateway = anthropic_upstream_gateway
+async def test_messages_pass_through_natively_to_an_anthropic_upstream(
+    anthropic_upstream: tuple[Gateway, FakeAnthropic],
+) -> None:
+    gateway, fake = anthropic_upstream
+    system: Any = [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}]
     async with anthropic.AsyncAnthropic(base_url=gateway.base_url, api_key=MASTER_KEY, max_retries=0) as client:
         raw = await client.messages.with_raw_response.create(
             model="anthropic/claude-sonnet-4-5",
             max_tokens=64,
+            system=system,
+            metadata={"user_id": "user-7"},
             messages=[{"role": "user", "content": "Hello there gateway"}],
+            extra_headers={"anthropic-beta": "prompt-caching-2024-07-31"},
         )
         message = await raw.parse()
+        sent = fake.last_request
         async with client.messages.stream(
             model="anthropic/claude-sonnet-4-5", max_tokens=64, messages=[{"role": "user", "content": "stream it"}]
         ) as stream:
             streamed = await stream.get_final_text()
+            final = await stream.get_final_message()
+    # Same dialect on both sides: the client's body goes up as sent (only the model rewritten), headers kept.
+    assert sent.json["model"] == "claude-sonnet-4-5"
+    assert sent.json["system"] == system, "cache_control survives: no translation on the way"
+    assert sent.json["metadata"] == {"user_id": "user-7"}
+    assert sent.headers["anthropic-beta"] == "prompt-caching-2024-07-31"
     assert message.content[0].type == "text" and message.content[0].text == "fake reply to: Hello there gateway"
-    assert streamed == "fake reply to: stream it"
+    assert message.id.startswith("msg_") and not message.id.startswith("msg_chatcmpl")
+    assert streamed == "fake reply to: stream it" and final.usage.output_tokens > 0
     row = await gateway.log_row(raw.headers["alephant-request-id"])
     assert (row.provider, row.upstream_model) == ("anthropic", "claude-sonnet-4-5")
-    assert row.prompt_tokens == message.usage.input_tokens and row.cost_nano > 0
+    assert row.prompt_tokens == message.usage.input_tokens and row.completion_tokens == message.usage.output_tokens
+    assert row.cost_nano > 0

@@ -37,6 +37,7 @@ class Ingested:
     stream: bool = False
     client_wants_usage: bool = False
     translated: bool = False  # False: ``body`` is the client's own body, so its bytes may be forwarded as-is
+    client_body: dict[str, Any] | None = None  # the client's body, for upstreams that speak its dialect natively
 
 
 class IngressDialect(Protocol):

@@ -191,7 +191,7 @@ def ingest_messages(data: dict[str, Any], *, require_max_tokens: bool) -> Ingest
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
-    return Ingested(body=body, model=model, stream=stream, client_wants_usage=True, translated=True)
+    return Ingested(body=body, model=model, stream=stream, client_wants_usage=True, translated=True, client_body=data)
 
 
 def _usage(usage: Usage) -> dict[str, int]:

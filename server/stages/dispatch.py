@@ -9,11 +9,19 @@ the dispatcher only sends.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import cast
 
 import orjson
 
 from providers.errors import TransportError, TransportTimeout
-from providers.types import ProviderAdapter, StreamTranslator, UpstreamCall, UpstreamResponse, Usage
+from providers.types import (
+    NativePassthrough,
+    ProviderAdapter,
+    StreamTranslator,
+    UpstreamCall,
+    UpstreamResponse,
+    Usage,
+)
 
 from ..call import Call, Reply
 from ..errors import (
@@ -94,8 +102,13 @@ class _Dispatch:
             client_wants_usage=call.client_wants_usage,
             max_output_tokens=info.max_output_tokens if info else None,
         )
+        native = call.client_body is not None and getattr(adapter, "native_dialect", None) == call.dialect.name
         try:
-            request = adapter.build_request(upstream)
+            if native:
+                passthrough = cast(NativePassthrough, adapter)
+                request = passthrough.build_native_request(upstream, call.client_body or {}, call.request.headers)
+            else:
+                request = adapter.build_request(upstream)
         except ValueError as exc:  # the provider's protocol cannot express this request
             raise InvalidRequest(f"Provider '{spec.id}' cannot serve this request: {exc}") from None
         try:
@@ -104,6 +117,9 @@ class _Dispatch:
             raise _transport_error(exc) from None
         if response.status >= 400:
             raise _status_error(adapter, spec.id, response)
+        call.native = native
+        if native:
+            return self._native_reply(call, cast(NativePassthrough, adapter), upstream, response)
         if response.chunks is None:
             try:
                 parsed = adapter.parse_response(upstream, response)
@@ -118,6 +134,22 @@ class _Dispatch:
             status=response.status,
             headers=dict(_SSE_HEADERS),
             stream=self._relay(call, response, adapter.stream(upstream)),
+            media_type="text/event-stream",
+        )
+
+    def _native_reply(
+        self, call: Call, adapter: NativePassthrough, upstream: UpstreamCall, response: UpstreamResponse
+    ) -> Reply:
+        if response.chunks is None:
+            try:
+                call.usage = adapter.native_usage(response.body or b"")
+            except (ValueError, KeyError, TypeError):
+                call.usage = Usage()  # relayed as received; the client reads its own dialect
+            return Reply(status=response.status, body=response.body or b"", media_type=call.dialect.media_type)
+        return Reply(
+            status=response.status,
+            headers=dict(_SSE_HEADERS),
+            stream=self._relay(call, response, adapter.native_stream(upstream)),
             media_type="text/event-stream",
         )
 

@@ -74,8 +74,9 @@ class IngressStage:
             raise InvalidRequest(exc.message, param=exc.param, code=exc.code) from None
         call.body, call.model, call.stream = ingested.body, ingested.model, ingested.stream
         call.client_wants_usage, call.translated = ingested.client_wants_usage, ingested.translated
+        call.client_body = ingested.client_body
         reply = await self.next(call)
-        if not call.translated:
+        if not call.translated or call.native:
             return reply
         assert call.target is not None
         if reply.stream is None:
