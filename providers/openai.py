@@ -90,9 +90,10 @@ class OpenAIStreamTranslator:
         self.usage = Usage()
 
     def feed(self, data: bytes) -> list[bytes]:
-        if b"\r" in data:
-            data = data.replace(b"\r\n", b"\n")
         buffer = self._buffer + data if self._buffer else data
+        if b"\r" in buffer:
+            # A CRLF may straddle two reads: normalise what is whole, keep a trailing CR for the next read.
+            buffer = buffer.replace(b"\r\n", b"\n")
         *events, self._buffer = buffer.split(b"\n\n")
         out: list[bytes] = []
         for event in events:

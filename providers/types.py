@@ -76,10 +76,20 @@ class ProviderSpec:
     display_name: str = ""
     options: Mapping[str, str] = dataclasses.field(default_factory=dict)  # adapter-specific: api_version, region
 
+    configured: bool = False  # named in the gateway's configuration
+
     @property
     def available(self) -> bool:
-        """A provider is usable when it needs no key or has one."""
-        return not self.requires_key or bool(self.api_key)
+        """Usable now: reachable (a base URL, or in-process) and either keyed, or key-less and configured.
+
+        Key-less local servers (Ollama, vLLM, ...) are enabled by listing them in the configuration, so a
+        gateway does not advertise models of servers that are not there.
+        """
+        if self.transport == "mock":
+            return True
+        if not self.base_url:
+            return False
+        return bool(self.api_key) if self.requires_key else self.configured
 
 
 @dataclasses.dataclass(slots=True, kw_only=True)

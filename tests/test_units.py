@@ -94,3 +94,11 @@ def test_catalog_resolution() -> None:
     with pytest.raises(LookupError):
         catalog.resolve("nowhere/x")
     assert "sk-x" not in repr(catalog.provider("openai"))
+
+
+def test_stream_translator_handles_crlf_split_across_reads() -> None:
+    wire = b'data: {"choices":[{"delta":{"content":"a"}}]}\r\n\r\ndata: [DONE]\r\n\r\n'
+    for cut in range(1, len(wire)):
+        translator = OpenAIStreamTranslator(client_wants_usage=True)
+        out = translator.feed(wire[:cut]) + translator.feed(wire[cut:]) + translator.finish()
+        assert out == [b'data: {"choices":[{"delta":{"content":"a"}}]}\n\n', b"data: [DONE]\n\n"], cut

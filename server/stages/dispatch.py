@@ -17,6 +17,7 @@ from providers.errors import TransportError, TransportTimeout
 from providers.types import (
     NativePassthrough,
     ProviderAdapter,
+    ProviderSpec,
     StreamTranslator,
     UpstreamCall,
     UpstreamResponse,
@@ -39,6 +40,17 @@ __all__ = ["dispatch"]
 
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 _KEPT_UPSTREAM_HEADERS = ("retry-after", "retry-after-ms")
+
+
+def _not_configured(spec: ProviderSpec) -> str:
+    if not spec.base_url:
+        return f"Provider '{spec.id}' has no base URL. Set providers.{spec.id}.base_url in alephant.yaml."
+    if spec.requires_key:
+        return f"Provider '{spec.id}' has no API key. Set {spec.api_key_env} in the gateway's environment."
+    return (
+        f"Provider '{spec.id}' is a local server that is not enabled. List it under providers.{spec.id} in "
+        "alephant.yaml (with its base_url)."
+    )
 
 
 def _transport_error(exc: TransportError) -> UpstreamError:
@@ -86,10 +98,7 @@ class _Dispatch:
         assert call.target is not None
         spec = call.target.provider
         if not spec.available:
-            raise ProviderNotConfigured(
-                f"Provider '{spec.id}' has no API key. Set {spec.api_key_env} in the gateway's environment.",
-                param="model",
-            )
+            raise ProviderNotConfigured(_not_configured(spec), param="model")
         adapter = self.upstreams.adapter(spec)
         info = self.catalog.model_info(spec.id, call.target.model)
         upstream = UpstreamCall(
