@@ -115,7 +115,7 @@ def _text(content: Any, at: str) -> str:
 
 
 def _message(item: dict[str, Any], where: str) -> dict[str, Any]:
-    role = _ROLES.get(item.get("role"))  # type: ignore[arg-type]
+    role = _ROLES.get(str(item.get("role")))
     if role is None:
         raise DialectError(
             f"{where}.role must be user, assistant, system or developer, got {item.get('role')!r}.",
@@ -284,7 +284,9 @@ def ingest_responses(data: dict[str, Any]) -> Ingested:
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
-    return Ingested(body=body, model=model, stream=bool(stream), client_wants_usage=True, translated=True)
+    return Ingested(
+        body=body, model=model, stream=bool(stream), client_wants_usage=True, translated=True, client_body=data
+    )
 
 
 def _canonical_usage(data: Any) -> Usage:
