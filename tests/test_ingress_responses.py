@@ -247,10 +247,10 @@ async def test_errors_in_openai_format(gateway: Gateway, sdk: SDKFactory) -> Non
     with pytest.raises(openai.NotFoundError) as missing:
         await client.responses.create(model="nowhere/x", input="x")
     assert missing.value.code == "model_not_found" and "GET /v1/models" in missing.value.message
-    with pytest.raises(openai.BadRequestError) as hosted:
-        await client.responses.create(model="mock/mock-1", input="x", tools=[{"type": "web_search"}])
-    assert "'web_search'" in hosted.value.message and "only function tools" in hosted.value.message
-    assert hosted.value.param == "tools[0].type"
+    hosted = await client.responses.with_raw_response.create(
+        model="mock/mock-1", input="x", tools=[{"type": "web_search"}]
+    )
+    assert hosted.headers["alephant-dropped-tools"] == "web_search", "hosted tools are dropped and named"
     with pytest.raises(openai.BadRequestError) as stored:
         await client.responses.create(model="mock/mock-1", input="x", previous_response_id="resp_123")
     assert "not supported" in stored.value.message and "'input'" in stored.value.message
@@ -454,7 +454,7 @@ def test_ingest_maps_items_onto_chat_messages() -> None:
         ({"input": "x"}, "model", "'model' is required"),
         ({"model": "m"}, "input", "'input' is required"),
         ({"model": "m", "input": []}, "input", "empty array"),
-        ({"model": "m", "input": "x", "tools": [{"type": "file_search"}]}, "tools[0].type", "'file_search'"),
+        ({"model": "m", "input": "x", "tools": [{"name": "f"}]}, "tools[0]", "'type'"),
         ({"model": "m", "input": "x", "tool_choice": {"type": "web_search_preview"}}, "tool_choice", "web_search"),
         ({"model": "m", "input": "x", "conversation": "conv_1"}, "conversation", "not supported"),
         ({"model": "m", "input": "x", "background": True}, "background", "not supported"),
@@ -469,3 +469,20 @@ def test_ingest_refuses_clearly(data: dict[str, Any], param: str, words: str) ->
     with pytest.raises(DialectError) as caught:
         ResponsesDialect().ingest("chat", data)
     assert caught.value.param == param and words in caught.value.message
+
+
+def test_hosted_tools_are_dropped_and_namespaces_flattened() -> None:
+    ingested = ResponsesDialect().ingest(
+        "chat",
+        {
+            "model": "m",
+            "input": "x",
+            "tools": [
+                {"type": "web_search", "external_web_access": False},
+                {"type": "namespace", "name": "agents", "tools": [{"type": "function", "name": "spawn"}]},
+                {"type": "function", "name": "exec"},
+            ],
+        },
+    )
+    assert [t["function"]["name"] for t in ingested.body["tools"]] == ["spawn", "exec"]
+    assert ingested.dropped == ("web_search",)

@@ -1,6 +1,7 @@
-"""Real agent clients, headless, against a real gateway with the mock provider: Claude Code, opencode (and Codex
-once the Responses dialect lands). The clients come from npm (pinned), installed once into ``.clients/`` by the
-test setup, and every run is bounded by ``timeout``.
+"""Real agent clients, headless, against a real gateway with the mock provider: Claude Code (Anthropic Messages),
+Codex (Responses) and opencode (Chat Completions). The clients come from npm (pinned), installed once into
+``.clients/`` by the test setup, and every run is bounded by ``timeout``. Tool round trips are scripted through
+the mock (``[[tool:NAME {args}]]``): the client really runs the command and sends its output back.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from clients.connect import opencode_config
+from clients.connect import codex_config, opencode_config
 from tests.conftest import ROOT, Gateway, running_gateway
 
 CLIENTS_DIR = ROOT / ".clients"
@@ -101,3 +102,22 @@ def test_opencode_answers_through_the_gateway(bin_dir: Path, served: tuple[Gatew
         bin_dir, tmp_path / "home", ["opencode", "run", "Say hello to Alephant"], {"ALEPHANT_API_KEY": key}, tmp_path
     )
     assert 'Mock reply to: "Say hello to Alephant"' in out or "Mock reply to: Say hello to Alephant" in out, out
+
+
+def codex(bin_dir: Path, served: tuple[Gateway, str], tmp_path: Path, prompt: str) -> str:
+    gateway, key = served
+    home = tmp_path / "home"
+    (home / ".codex").mkdir(parents=True)
+    (home / ".codex" / "config.toml").write_text(codex_config(gateway.base_url, "mock/mock-1"))
+    command = ["codex", "exec", "--skip-git-repo-check", prompt]
+    return run(bin_dir, home, command, {"ALEPHANT_API_KEY": key, "CODEX_HOME": str(home / ".codex")}, tmp_path)
+
+
+def test_codex_answers_through_the_gateway(bin_dir: Path, served: tuple[Gateway, str], tmp_path: Path) -> None:
+    out = codex(bin_dir, served, tmp_path, "Say hello to Alephant")
+    assert "Mock reply to: Say hello to Alephant" in out, out
+
+
+def test_codex_function_call_round_trip(bin_dir: Path, served: tuple[Gateway, str], tmp_path: Path) -> None:
+    out = codex(bin_dir, served, tmp_path, 'Run it: [[tool:exec_command {"cmd": "echo alephant-ok"}]]')
+    assert "Tool results:" in out and "Output: alephant-ok" in out, out

@@ -38,6 +38,7 @@ class Ingested:
     client_wants_usage: bool = False
     translated: bool = False  # False: ``body`` is the client's own body, so its bytes may be forwarded as-is
     client_body: dict[str, Any] | None = None  # the client's body, for upstreams that speak its dialect natively
+    dropped: tuple[str, ...] = ()  # parts of the request no upstream of this path can honour (hosted tools)
 
 
 class IngressDialect(Protocol):

@@ -178,28 +178,45 @@ def _input(raw: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _tools(raw: Any) -> list[dict[str, Any]]:
+def _function(tool: dict[str, Any], where: str) -> dict[str, Any]:
+    if not isinstance(tool.get("name"), str):
+        raise DialectError(f"{where} must have a string 'name'.", param=f"{where}.name")
+    function: dict[str, Any] = {"name": tool["name"], "parameters": tool.get("parameters") or {"type": "object"}}
+    if tool.get("description"):
+        function["description"] = tool["description"]
+    if tool.get("strict") is not None:
+        function["strict"] = tool["strict"]
+    return {"type": "function", "function": function}
+
+
+def _tools(raw: Any) -> tuple[list[dict[str, Any]], list[str]]:
+    """Function tools, with ``namespace`` groups flattened; hosted tools are dropped and named.
+
+    Hosted tools (web_search, file_search, code_interpreter, computer_use, mcp, image_generation, custom, ...)
+    run inside OpenAI's own service, so no other upstream can honour them. Clients such as Codex declare some
+    by default, so a request is not refused for them: they are dropped and listed in the
+    ``alephant-dropped-tools`` response header. Forcing one with ``tool_choice`` is still an error.
+    """
     if not isinstance(raw, list):
         raise DialectError(f"'tools' must be an array, got {type_name(raw)}.", param="tools")
-    tools = []
+    tools: list[dict[str, Any]] = []
+    dropped: list[str] = []
     for i, tool in enumerate(raw):
         kind = tool.get("type") if isinstance(tool, dict) else None
-        if kind != "function":
-            raise DialectError(
-                f"tools[{i}] has type {kind!r}: only function tools are translated by this gateway. Hosted tools "
-                "(web_search, file_search, computer_use, code_interpreter, mcp, image_generation, custom, ...) run "
-                "inside OpenAI's own Responses API; declare the capability as a function tool instead.",
-                param=f"tools[{i}].type",
-            )
-        if not isinstance(tool.get("name"), str):
-            raise DialectError(f"tools[{i}] must have a string 'name'.", param=f"tools[{i}].name")
-        function: dict[str, Any] = {"name": tool["name"], "parameters": tool.get("parameters") or {"type": "object"}}
-        if tool.get("description"):
-            function["description"] = tool["description"]
-        if tool.get("strict") is not None:
-            function["strict"] = tool["strict"]
-        tools.append({"type": "function", "function": function})
-    return tools
+        if kind == "function":
+            tools.append(_function(tool, f"tools[{i}]"))
+        elif kind == "namespace" and isinstance(tool.get("tools"), list):
+            # A group of function tools (Codex's sub-agent tools): flattened; calls come back by inner name.
+            for j, inner in enumerate(tool["tools"]):
+                if isinstance(inner, dict) and inner.get("type") == "function":
+                    tools.append(_function(inner, f"tools[{i}].tools[{j}]"))
+                else:
+                    dropped.append(str(inner.get("type") if isinstance(inner, dict) else inner))
+        elif isinstance(kind, str):
+            dropped.append(str(tool.get("name") or kind))
+        else:
+            raise DialectError(f"tools[{i}] must be an object with a 'type'.", param=f"tools[{i}]")
+    return tools, dropped
 
 
 def _tool_choice(raw: Any) -> Any:
@@ -263,9 +280,12 @@ def ingest_responses(data: dict[str, Any]) -> Ingested:
             raise DialectError("'max_output_tokens' must be a positive integer.", param="max_output_tokens")
         body["max_tokens"] = limit
     choice = None if data.get("tool_choice") is None else _tool_choice(data["tool_choice"])
+    dropped: list[str] = []
     if data.get("tools"):  # tool_choice and parallel_tool_calls without tools are an error upstream
-        body["tools"] = _tools(data["tools"])
-        if choice is not None:
+        body["tools"], dropped = _tools(data["tools"])
+        if not body["tools"]:
+            del body["tools"]
+        elif choice is not None:
             body["tool_choice"] = choice
         if isinstance(data.get("parallel_tool_calls"), bool):
             body["parallel_tool_calls"] = data["parallel_tool_calls"]
@@ -285,7 +305,13 @@ def ingest_responses(data: dict[str, Any]) -> Ingested:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
     return Ingested(
-        body=body, model=model, stream=bool(stream), client_wants_usage=True, translated=True, client_body=data
+        body=body,
+        model=model,
+        stream=bool(stream),
+        client_wants_usage=True,
+        translated=True,
+        client_body=data,
+        dropped=tuple(dropped),
     )
 
 

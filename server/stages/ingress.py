@@ -76,6 +76,8 @@ class IngressStage:
         call.client_wants_usage, call.translated = ingested.client_wants_usage, ingested.translated
         call.client_body = ingested.client_body
         reply = await self.next(call)
+        if ingested.dropped:
+            reply.headers["alephant-dropped-tools"] = ",".join(ingested.dropped)
         if not call.translated or call.native:
             return reply
         assert call.target is not None
