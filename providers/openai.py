@@ -130,6 +130,11 @@ class OpenAIAdapter:
         rewrite = body.get("model") != call.model
         if rewrite:
             body["model"] = call.model
+        limit_field = call.provider.options.get("max_tokens_field")
+        if limit_field and limit_field != "max_tokens" and "max_tokens" in body:
+            # A provider row may name the field its API wants (OpenAI: max_completion_tokens).
+            body[limit_field] = body.pop("max_tokens")
+            rewrite = True
         if call.stream and not call.client_wants_usage:
             options = body.get("stream_options")
             body["stream_options"] = (

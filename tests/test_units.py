@@ -102,3 +102,18 @@ def test_stream_translator_handles_crlf_split_across_reads() -> None:
         translator = OpenAIStreamTranslator(client_wants_usage=True)
         out = translator.feed(wire[:cut]) + translator.feed(wire[cut:]) + translator.finish()
         assert out == [b'data: {"choices":[{"delta":{"content":"a"}}]}\n\n', b"data: [DONE]\n\n"], cut
+
+
+def test_openai_adapter_renames_max_tokens_where_the_row_says() -> None:
+    from providers.openai import OpenAIAdapter
+    from providers.types import ProviderSpec, UpstreamCall
+
+    openai_row = Catalog.load(env={"OPENAI_API_KEY": "k"}).provider("openai")
+    assert openai_row is not None
+    body = {"model": "gpt-4.1", "messages": [], "max_tokens": 9}
+    call = UpstreamCall(endpoint="chat", provider=openai_row, model="gpt-4.1", body=dict(body), raw=orjson.dumps(body))
+    sent = orjson.loads(OpenAIAdapter().build_request(call).body)
+    assert sent["max_completion_tokens"] == 9 and "max_tokens" not in sent
+    plain = ProviderSpec(id="vllm", base_url="http://x/v1", requires_key=False)
+    call = UpstreamCall(endpoint="chat", provider=plain, model="gpt-4.1", body=dict(body), raw=orjson.dumps(body))
+    assert OpenAIAdapter().build_request(call).body == orjson.dumps(body), "others: the client's bytes, untouched"
