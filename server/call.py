@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
+from starlette.types import Message
 
 from finance.pricing import Cost
 from providers.catalog import Resolved
@@ -83,6 +84,29 @@ class Call:
     first_byte: float | None = None  # perf_counter of the first byte sent to the client
     status: str = "ok"  # ok | error | client_disconnected
     error: GatewayError | None = None  # set when the call failed, before or during a stream
+
+    @classmethod
+    def internal(
+        cls, *, headers: Mapping[str, str], body: bytes, endpoint: Endpoint, dialect: IngressDialect, path: str
+    ) -> Call:
+        """A call that did not arrive as an HTTP request of its own (an MCP tool call, say).
+
+        It carries headers and a body exactly like one, so it goes through the same pipeline: the same
+        authentication, agent context, policy, dispatch and log row.
+        """
+        sent = False
+
+        async def receive() -> Message:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        raw_headers.append((b"content-length", str(len(body)).encode()))
+        scope = {"type": "http", "method": "POST", "path": path, "headers": raw_headers, "query_string": b""}
+        return cls(request=Request(scope, receive), endpoint=endpoint, dialect=dialect)
 
     def elapsed_ms(self, until: float | None = None) -> float:
         return ((until if until is not None else time.perf_counter()) - self.started) * 1000
