@@ -164,7 +164,7 @@ def running_gateway(
             cwd=ROOT,
         )
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # generous: a loaded CI machine starts slowly
     try:
         while True:
             if process.poll() is not None:
