@@ -325,6 +325,9 @@ def _tool_call(block: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_COUNTED_FIELDS = ("model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers")
+
+
 class AnthropicAdapter:
     """Adapter for the Anthropic Messages API (api.anthropic.com and anything that speaks it)."""
 
@@ -382,6 +385,16 @@ class AnthropicAdapter:
             stream=stream,
             provider_id=call.provider.id,
         )
+
+    def build_count_request(
+        self, call: UpstreamCall, body: dict[str, Any], headers: Mapping[str, str]
+    ) -> UpstreamRequest:
+        """Anthropic's exact ``/messages/count_tokens`` for a Messages body (generation-only fields removed)."""
+        counted = {k: v for k, v in body.items() if k in _COUNTED_FIELDS}
+        request = self.build_native_request(call, counted, headers)
+        request.url = call.provider.base_url + "/messages/count_tokens"
+        request.headers.pop("accept", None)
+        return request
 
     def native_usage(self, body: bytes) -> Usage:
         data = orjson.loads(body)

@@ -24,6 +24,7 @@ __all__ = [
     "ProviderAdapter",
     "ProviderSpec",
     "StreamTranslator",
+    "TokenCounter",
     "Transport",
     "UpstreamCall",
     "UpstreamRequest",
@@ -199,6 +200,14 @@ class NativePassthrough(Protocol):
     def native_usage(self, body: bytes) -> Usage: ...
 
     def native_stream(self, call: UpstreamCall) -> StreamTranslator: ...
+
+
+class TokenCounter(Protocol):
+    """An adapter whose provider counts tokens exactly (Anthropic's ``count_tokens``)."""
+
+    def build_count_request(
+        self, call: UpstreamCall, body: dict[str, Any], headers: Mapping[str, str]
+    ) -> UpstreamRequest: ...
 
 
 class ProviderAdapter(Protocol):

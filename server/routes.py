@@ -10,16 +10,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from providers.ingress import DialectError, IngressDialect, dialect
-from providers.ingress.anthropic import ingest_messages
+from providers.ingress import IngressDialect, dialect
 from providers.types import Endpoint
 
 from .call import Call
-from .errors import GatewayError, InvalidRequest, ModelNotFound, NotFound, PolicyDenied
+from .count_tokens import count_tokens
+from .errors import GatewayError, NotFound
 from .responses import StreamResponse, error_response, openai_error_body, reply_response
 from .services import Services
 from .stages import authenticate_request, model_allowed
-from .stages.ingress import parse_json, read_body
 
 __all__ = ["http_exception", "routes"]
 
@@ -61,41 +60,6 @@ async def responses(request: Request) -> Response | StreamResponse:
     if client_dialect is None:
         client_dialect = request.app.state.responses_dialect = dialect("responses")
     return await _governed(request, "chat", client_dialect)
-
-
-async def count_tokens(request: Request) -> Response:
-    """Anthropic's ``count_tokens``: an estimate (about 4 characters a token), said so in a response header.
-
-    Exact counts need the provider's own tokenizer endpoint; that forwarding is not built yet.
-    """
-    services = _services(request)
-    call = Call(request=request, endpoint="chat", dialect=_ANTHROPIC)
-    try:
-        headers = request.headers
-        principal = authenticate_request(services.keyring, headers.get("authorization"), headers.get("x-api-key"))
-        try:
-            ingested = ingest_messages(
-                parse_json(await read_body(call, services.settings.max_body_bytes)), require_max_tokens=False
-            )
-        except DialectError as exc:
-            raise InvalidRequest(exc.message, param=exc.param) from None
-        try:
-            target = services.catalog.resolve(ingested.model)
-        except LookupError:
-            raise ModelNotFound(
-                f"The model '{ingested.model}' does not exist here; GET /v1/models lists them.", param="model"
-            ) from None
-        if not model_allowed(principal.models, target.qualified):
-            raise PolicyDenied(f"This API key may not use model '{target.qualified}'.", param="model")
-    except GatewayError as exc:
-        return error_response(call, exc)
-    text = orjson.dumps([ingested.body.get("messages"), ingested.body.get("tools")])
-    estimate = len(text) // 4 + 3 * len(ingested.body.get("messages") or ())
-    return Response(
-        orjson.dumps({"input_tokens": estimate}),
-        media_type="application/json",
-        headers={"alephant-token-count": "estimate", "alephant-request-id": call.request_id},
-    )
 
 
 async def root(request: Request) -> Response:

@@ -178,3 +178,18 @@ async def test_messages_pass_through_natively_to_an_anthropic_upstream(
     assert (row.provider, row.upstream_model) == ("anthropic", "claude-sonnet-4-5")
     assert row.prompt_tokens == message.usage.input_tokens and row.completion_tokens == message.usage.output_tokens
     assert row.cost_nano > 0
+
+
+async def test_count_tokens_is_exact_from_an_anthropic_upstream(
+    anthropic_upstream: tuple[Gateway, FakeAnthropic],
+) -> None:
+    gateway, fake = anthropic_upstream
+    async with anthropic.AsyncAnthropic(base_url=gateway.base_url, api_key=MASTER_KEY, max_retries=0) as client:
+        raw = await client.messages.with_raw_response.count_tokens(
+            model="anthropic/claude-sonnet-4-5", messages=[{"role": "user", "content": "count these tokens please"}]
+        )
+        counted = await raw.parse()
+    assert raw.headers["alephant-token-count"] == "exact"
+    assert fake.last_request.path.endswith("/messages/count_tokens")
+    assert fake.last_request.json["model"] == "claude-sonnet-4-5" and "max_tokens" not in fake.last_request.json
+    assert counted.input_tokens > 0

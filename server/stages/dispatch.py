@@ -36,7 +36,7 @@ from ..errors import (
 from ..pipeline import Handler
 from ..services import Services
 
-__all__ = ["dispatch"]
+__all__ = ["dispatch", "status_error"]
 
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 _KEPT_UPSTREAM_HEADERS = ("retry-after", "retry-after-ms")
@@ -59,7 +59,7 @@ def _transport_error(exc: TransportError) -> UpstreamError:
     return UpstreamUnavailable(f"Provider '{exc.provider}' is unreachable: {exc}", provider=exc.provider)
 
 
-def _status_error(adapter: ProviderAdapter, provider: str, response: UpstreamResponse) -> UpstreamError:
+def status_error(adapter: ProviderAdapter, provider: str, response: UpstreamResponse) -> UpstreamError:
     message = adapter.error_message(response)
     headers = {name: response.headers[name] for name in _KEPT_UPSTREAM_HEADERS if name in response.headers}
     code: str | None = None
@@ -125,7 +125,7 @@ class _Dispatch:
         except TransportError as exc:
             raise _transport_error(exc) from None
         if response.status >= 400:
-            raise _status_error(adapter, spec.id, response)
+            raise status_error(adapter, spec.id, response)
         call.native = native
         if native:
             return self._native_reply(call, cast(NativePassthrough, adapter), upstream, response)

@@ -446,6 +446,7 @@ class FakeAnthropic:
         asyncio.set_event_loop(loop)
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/messages", self._messages)
+        app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
         app.router.add_get("/v1/models", self._list_models)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
@@ -515,6 +516,18 @@ class FakeAnthropic:
             {"type": "model", "id": m, "display_name": m, "created_at": "2026-01-01T00:00:00Z"} for m in self.models
         ]
         return _json({"data": data, "has_more": False, "first_id": self.models[0], "last_id": self.models[-1]})
+
+    async def _count_tokens(self, request: web.Request) -> web.Response:
+        """Anthropic's count_tokens: the same count the fake reports as ``input_tokens`` for that body."""
+        body = await self._record(request)
+        refused = self._auth_error({k.lower(): v for k, v in request.headers.items()})
+        if refused is not None:
+            return refused
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            return _error(400, "invalid_request_error", "messages: Field required")
+        if "max_tokens" in body or "stream" in body:
+            return _error(400, "invalid_request_error", "max_tokens: Extra inputs are not permitted")
+        return _json({"input_tokens": count_input_tokens(body)})
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         body = await self._record(request)
