@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PG_VERSION = $(shell ls /etc/postgresql 2>/dev/null | head -n 1)
 
-.PHONY: run test install dev services lint format typecheck pytest bench bench-smoke clean
+.PHONY: run test install dev services tools lint format typecheck pytest bench bench-smoke clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -38,6 +38,11 @@ services:
 		for i in $$(seq 1 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 1; done; }
 	@redis-cli -h 127.0.0.1 -p 6379 ping
 
+# System tools the tests drive: wrk (the benchmark smoke). npm (agent clients) comes with this machine kind.
+tools:
+	@command -v wrk >/dev/null 2>&1 || { echo "installing wrk"; apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+	@command -v wrk >/dev/null
+
 lint: dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -49,13 +54,19 @@ format: dev
 typecheck: dev
 	$(BIN)/mypy
 
-pytest: dev services
+pytest: dev services tools
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
 
-bench: install
+# The full harness (~15 min; needs wrk, PostgreSQL on 127.0.0.1; installs LiteLLM into bench/.venv-litellm).
+bench: install tools
+	$(BIN)/pip install --quiet granian
 	$(BIN)/python -m bench
+
+# A < 60 s smoke of the harness; no LiteLLM, no timed bar.
+bench-smoke: install tools
+	$(BIN)/python -m bench --quick
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -1,140 +1,399 @@
-"""Load the gateway with wrk against the built-in mock provider and report throughput and latency.
+"""The benchmark harness (issue 11): every scenario against the mock directly, the aiohttp floor, the gateway and
+LiteLLM, in one run on one machine.
 
-This is the foundation's harness: a real ``alephant serve`` (one worker, uvicorn) on a free port, on the
-embedded SQLite store or PostgreSQL, loaded by wrk on the same machine. It checks afterwards that every request
-left exactly one log row, so a fast number cannot come from dropping the log. The LiteLLM comparison, the bare
-proxy floor and the other scenarios of issue 11 build on this.
+Scenarios: (a) bare pass-through, (b) governed path on PostgreSQL, (c) streaming (throughput, time to first
+token, inter-chunk gaps), (d) Anthropic-ingress translation, (e) ``--workers 2`` scaling; plus added latency at a
+fixed 1,000 RPS (open loop), RSS over 1M governed requests, and a py-spy profile of the governed path.
 
-    python -m bench [--duration 10] [--connections 32] [--postgres postgresql://127.0.0.1:5432/test]
+    python -m bench            # the full run (~15 min): writes bench/RESULTS.md and bench/results.png
+    python -m bench --quick    # a smoke of the harness (< 60 s): tiny durations, no LiteLLM, no timed bar
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
+import json
 import os
 import platform
-import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import httpx
+import asyncpg
+import uvloop
 
-from server.storage import Database, LogQuery
+from bench import load, report, targets
+from bench.profile import record, summarize
+from bench.targets import Target
 
-MASTER_KEY = "alk_master_bench_0123456789abcdefghijkl"
-CHAT = '{"model":"mock/mock-1","messages":[{"role":"user","content":"Hello there, how are you today?"}]}'
-STREAM = CHAT[:-1] + ',"stream":true}'
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+CHAT = '{"model":"bench/m1","messages":[{"role":"user","content":"Hello there, how are you today?"}]}'
+STREAM = CHAT[:-1] + ',"stream":true,"stream_options":{"include_usage":true}}'
+PACED = STREAM.replace("bench/m1", "bench/paced-5")
+MESSAGES = '{"model":"bench/m1","max_tokens":256,"messages":[{"role":"user","content":"Hello there, how are you?"}]}'
+CHAT_PATH, MESSAGES_PATH = "/v1/chat/completions", "/v1/messages"
 
 
-def _lua(body: str) -> str:
-    return (
-        'wrk.method = "POST"\n'
-        f"wrk.body = '{body}'\n"
-        'wrk.headers["Content-Type"] = "application/json"\n'
-        f'wrk.headers["Authorization"] = "Bearer {MASTER_KEY}"\n'
+@dataclass(frozen=True)
+class Plan:
+    quick: bool
+    duration: float  # seconds per wrk measurement
+    warmup: float
+    connections: int
+    rate: float  # the fixed-rate test's requests per second
+    rate_seconds: float
+    streams: int
+    soak_requests: int
+    profile_seconds: int
+
+
+FULL = Plan(False, 10, 3, 32, 1000, 15, 200, 1_000_000, 12)
+QUICK = Plan(True, 1, 0, 16, 200, 1, 10, 2_000, 0)
+
+
+@dataclass
+class Row:
+    scenario: str
+    target: str
+    rps: float = float("nan")
+    p50: float = float("nan")
+    p99: float = float("nan")
+    added_p50: float = float("nan")
+    rss_mb: float = float("nan")
+    errors: int = 0
+    note: str = ""
+
+
+class Run:
+    def __init__(self, plan: Plan, work: Path) -> None:
+        self.plan = plan
+        self.work = work
+        self.rows: list[Row] = []
+        self.extra: dict[str, object] = {}
+        self.scripts: dict[tuple[str, str], Path] = {}
+
+    def say(self, text: str) -> None:
+        print(text, flush=True)
+
+    def script(self, target: Target, body: str) -> Path:
+        key = (target.name, body)
+        if key not in self.scripts:
+            path = self.work / f"load-{len(self.scripts)}.lua"
+            headers = {"Content-Type": "application/json", **target.headers}
+            self.scripts[key] = load.wrk_script(path, body=body, headers=headers)
+        return self.scripts[key]
+
+    def throughput(
+        self, scenario: str, target: Target, body: str, path: str = CHAT_PATH, connections: int | None = None
+    ) -> Row:
+        plan, script = self.plan, self.script(target, body)
+        conns = connections or plan.connections
+        if plan.warmup:
+            load.wrk(target.base + path, script, duration=plan.warmup, connections=conns)
+        result = load.wrk(target.base + path, script, duration=plan.duration, connections=conns)
+        direct = next((r for r in self.rows if r.scenario == scenario and r.target == "mock (direct)"), None)
+        row = Row(scenario, target.name, result.rps, result.p50, result.p99, rss_mb=target.rss_mb())
+        row.errors = result.errors
+        row.added_p50 = result.p50 - direct.p50 if direct else float("nan")
+        self.rows.append(row)
+        self.say(
+            f"  {scenario:<28} {target.name:<26} {result.rps:>9,.0f} RPS  p50 {result.p50:7.2f} ms  "
+            f"p99 {result.p99:7.2f} ms  rss {row.rss_mb:6.1f} MB  errors {result.errors}"
+        )
+        return row
+
+
+def _machine() -> dict[str, str]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
     )
-
-
-def _wrk(url: str, script: Path, duration: int, connections: int) -> dict[str, float]:
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-
-    def ms(label: str) -> float:
-        match = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out)
-        assert match, out
-        value, unit = float(match.group(1)), match.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    memory = next(
+        line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+    )
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("[")[0].strip()
+    packages = {}
+    for name in ("uvicorn", "granian", "aiohttp", "starlette", "uvloop"):
+        try:
+            packages[name] = __import__("importlib.metadata").metadata.version(name)
+        except Exception:
+            packages[name] = "absent"
     return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        "p50": ms("50%"),
-        "p99": ms("99%"),
-        "requests": requests,
-        "errors": int(errors.group(1)) if errors else 0,
+        "host": platform.node(),
+        "cpu": f"{os.cpu_count()} × {cpu}",
+        "memory": f"{int(memory) / 1024 / 1024:.0f} GiB",
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "wrk": wrk_version,
+        "packages": ", ".join(f"{k} {v}" for k, v in packages.items()),
+        "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
 
 
-async def _rows(url: str) -> int:
-    async with Database(url) as database:
-        return await LogQuery(database).count()
+@contextlib.contextmanager
+def _postgres(admin_url: str) -> Iterator[str | None]:
+    """A throwaway database, dropped afterwards; None when PostgreSQL is not reachable."""
+    name = f"alephant_bench_{os.getpid()}"
+
+    async def execute(sql: str) -> bool:
+        try:
+            connection = await asyncpg.connect(admin_url, timeout=3)
+        except (OSError, asyncpg.PostgresError):
+            return False
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+        return True
+
+    if not asyncio.run(execute(f"CREATE DATABASE {name}")):
+        yield None
+        return
+    try:
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        asyncio.run(execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+def _log_rows(database_url: str) -> int:
+    from server.storage import Database, LogQuery
+
+    async def count() -> int:
+        async with Database(database_url) as database:
+            return await LogQuery(database).count()
+
+    return asyncio.run(count())
+
+
+def _virtual_key(config: Path, database_url: str, work: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALEPHANT_")}
+    env.update(PYTHONPATH=str(work / "src"), ALEPHANT_CONFIG=str(config), ALEPHANT_DATABASE_URL=database_url)
+    env.update(ALEPHANT_DATA_DIR=str(work / "cli-data"))
+    command = [sys.executable, "-m", "server", "keys", "create", "--name", "bench", "--models", "bench/*", "--json"]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True, cwd=work).stdout
+    secret: str = json.loads(out.strip().splitlines()[-1])["secret"]
+    return secret
+
+
+def _rate(run: Run, scenario: str, target: Target, body: str) -> None:
+    request = load.http_request(
+        "127.0.0.1", target.port, CHAT_PATH, body.encode(), {"Content-Type": "application/json", **target.headers}
+    )
+    plan = run.plan
+    result = uvloop.run(load.fixed_rate("127.0.0.1", target.port, request, rate=plan.rate, duration=plan.rate_seconds))
+    rates: dict[str, dict[str, float]] = run.extra.setdefault("fixed_rate", {})  # type: ignore[assignment]
+    rates[target.name] = {k: float(v) for k, v in asdict(result).items()}
+    run.say(
+        f"  {scenario:<28} {target.name:<26} {result.rate:>9,.0f} RPS sent, p50 {result.p50:6.3f} ms  "
+        f"p99 {result.p99:6.3f} ms  schedule lag p99 {result.lag_p99:.3f} ms  errors {result.errors}"
+    )
+
+
+def _ttft(run: Run, target: Target) -> None:
+    request = load.http_request(
+        "127.0.0.1", target.port, CHAT_PATH, PACED.encode(), {"Content-Type": "application/json", **target.headers}
+    )
+    uvloop.run(load.streams("127.0.0.1", target.port, request, count=3))  # warm the connections
+    result = uvloop.run(load.streams("127.0.0.1", target.port, request, count=run.plan.streams))
+    ttft: dict[str, dict[str, float]] = run.extra.setdefault("ttft", {})  # type: ignore[assignment]
+    ttft[target.name] = {k: float(v) for k, v in asdict(result).items()}
+    run.say(
+        f"  {'(c) streaming TTFT':<28} {target.name:<26} TTFT p50 {result.ttft_p50:6.3f} ms  "
+        f"p99 {result.ttft_p99:6.3f} ms  gap {result.gap_mean:6.3f} ms  errors {result.errors}"
+    )
+
+
+def _soak(run: Run, target: Target, body: str) -> None:
+    """RSS while the governed gateway serves ``soak_requests`` requests, sampled after each tenth."""
+    plan, script = run.plan, run.script(target, body)
+    samples = [(0, target.rss_mb())]
+    served = 0
+    rate = next(r.rps for r in run.rows if r.target == target.name and r.scenario.startswith("(b)"))
+    while served < plan.soak_requests:
+        seconds = max(1.0, min(plan.soak_requests - served, plan.soak_requests / 10) / max(rate, 1.0))
+        result = load.wrk(target.base + CHAT_PATH, script, duration=seconds, connections=plan.connections)
+        served += result.requests
+        samples.append((served, target.rss_mb()))
+    run.extra["soak"] = {"target": target.name, "samples": samples}
+    run.say(f"  soak: {served:,} requests, RSS " + " → ".join(f"{mb:.0f}" for _, mb in samples) + " MB")
+
+
+def _profile(run: Run, target: Target, body: str) -> None:
+    plan = run.plan
+    script = run.script(target, body)
+    with subprocess.Popen(
+        [
+            "wrk",
+            "-t2",
+            f"-c{plan.connections}",
+            f"-d{plan.profile_seconds + 4}s",
+            "-s",
+            str(script),
+            target.base + CHAT_PATH,
+        ],
+        stdout=subprocess.DEVNULL,
+    ) as loader:
+        time.sleep(1.5)
+        out = record(target.process.pid, run.work / "profile.txt", seconds=plan.profile_seconds)
+        loader.wait()
+    shares, leaves, samples = summarize(out)
+    run.extra["profile"] = {"target": target.name, "samples": samples, "buckets": shares, "leaves": leaves}
+    shutil.copy(out, targets.ROOT / "bench" / "out" / "profile-governed.txt")
+    run.say(f"  profile: {samples} samples; " + ", ".join(f"{name} {pct:.0f}%" for name, pct in shares[:6]))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--postgres", help="a PostgreSQL URL whose database may be used (tables are created)")
+    parser.add_argument("--quick", action="store_true", help="a smoke of the harness: tiny durations, no LiteLLM")
+    parser.add_argument("--json", type=Path, help="also write the numbers as JSON here")
+    parser.add_argument(
+        "--postgres",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="a PostgreSQL URL allowed to create and drop a throwaway database",
+    )
+    parser.add_argument("--no-litellm", action="store_true", help="skip LiteLLM (and its install)")
+    parser.add_argument("--soak", type=int, help="requests for the RSS soak (default 1,000,000; quick 2,000)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
-    tmp = Path(tempfile.mkdtemp(prefix="alephant-bench-"))
-    database_url = args.postgres or f"sqlite:///{tmp / 'bench.db'}"
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALEPHANT_")}
-    env.update(
-        PYTHONPATH=str(ROOT),
-        ALEPHANT_DATABASE_URL=database_url,
-        ALEPHANT_MASTER_KEY=MASTER_KEY,
-        ALEPHANT_DATA_DIR=str(tmp / "data"),
-        ALEPHANT_PORT=str(port),
-    )
-    server = subprocess.Popen([sys.executable, "-m", "server", "serve", "--quiet"], env=env, cwd=tmp)
-    base = f"http://127.0.0.1:{port}"
+    plan = QUICK if args.quick else FULL
+    if args.soak:
+        plan = dataclasses.replace(plan, soak_requests=args.soak)
+    work = Path(tempfile.mkdtemp(prefix="alephant-bench-"))
+    (targets.ROOT / "bench" / "out").mkdir(exist_ok=True)
+    run = Run(plan, work)
+    run.extra["machine"] = _machine()
+    targets.snapshot_source(work)
+    started = time.monotonic()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                sys.exit("the gateway did not start")
-            time.sleep(0.1)
-        before = asyncio.run(_rows(database_url))
-        store = "postgresql" if args.postgres else "sqlite"
-        print(f"# {platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · store {store}")
-        print(f"# wrk -t2 -c{args.connections} -d{args.duration}s, gateway 1 worker (uvicorn+uvloop), mock provider")
-        print("| scenario | RPS | p50 ms | p99 ms | non-2xx |")
-        print("|---|---|---|---|---|")
-        total = 0
-        for name, body in (("chat, non-streamed", CHAT), ("chat, streamed (SSE)", STREAM)):
-            script = tmp / "load.lua"
-            script.write_text(_lua(body))
-            warmup = _wrk(base + "/v1/chat/completions", script, 2, args.connections)
-            result = _wrk(base + "/v1/chat/completions", script, args.duration, args.connections)
-            total += int(warmup["requests"] + result["requests"])
-            cells = f"{result['rps']:,.0f} | {result['p50']:.2f} | {result['p99']:.2f} | {result['errors']:.0f}"
-            print(f"| {name} | {cells} |")
-        time.sleep(1.5)  # the batch writer's last flush
-        rows = asyncio.run(_rows(database_url)) - before
-        # wrk does not count requests still in flight when it stops; the gateway logs them, so rows >= total.
-        verdict = "ok" if rows >= total else "ROWS MISSING"
-        print(f"\nrequests completed by wrk: {total:,}; log rows written: {rows:,} ({verdict})")
+        with contextlib.ExitStack() as stack:
+            _scenarios(run, stack, args)
     finally:
-        server.terminate()
-        server.wait(timeout=20)
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+    run.extra["elapsed_s"] = round(time.monotonic() - started, 1)
+    run.extra["machine"]["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())  # type: ignore[index]
+    payload = {"plan": asdict(plan), "rows": [asdict(r) for r in run.rows], **run.extra}
+    if args.json:
+        args.json.write_text(json.dumps(payload, indent=2))
+    print()
+    print(report.tables(payload))
+    if not plan.quick:
+        (targets.ROOT / "bench" / "out" / "results.json").write_text(json.dumps(payload, indent=2))
+        report.write_results(payload, targets.ROOT / "bench" / "RESULTS.md")
+        chart = report.chart(payload, targets.ROOT / "bench" / "results.png", targets.LITELLM_VENV / "bin" / "python")
+        print(chart)
+    print(f"\nfinished in {run.extra['elapsed_s']} s")
+
+
+def _scenarios(run: Run, stack: contextlib.ExitStack, args: argparse.Namespace) -> None:
+    plan, work = run.plan, run.work
+    mock = stack.enter_context(targets.python_server("mock (direct)", "bench.mock_upstream", work=work))
+    floor = stack.enter_context(
+        targets.python_server("floor (aiohttp proxy)", "bench.floor_proxy", "--upstream", mock.base, work=work)
+    )
+    lite: Target | None = None
+    if plan.quick or args.no_litellm:
+        run.extra["litellm"] = "skipped (--quick)" if plan.quick else "skipped (--no-litellm)"
+    else:
+        problem = targets.litellm_install(work / "litellm-install.log")
+        if problem:
+            run.extra["litellm"] = f"not installed: {problem}"
+        else:
+            lite = stack.enter_context(
+                targets.litellm(f"LiteLLM {targets.litellm_version()}", work=work, upstream=mock.base)
+            )
+            run.extra["litellm"] = lite.name
+    pg = stack.enter_context(_postgres(args.postgres))
+    governed_url = pg or f"sqlite:///{work / 'governed.db'}"
+    run.extra["governed_store"] = "PostgreSQL (throwaway database)" if pg else "SQLite (PostgreSQL unreachable)"
+    servers = ["uvicorn", "granian"] if shutil.which("granian", path=str(Path(sys.executable).parent)) else ["uvicorn"]
+    if plan.quick:
+        servers = ["uvicorn"]
+    run.extra["servers"] = servers
+    others = [t for t in (floor, lite) if t is not None]
+
+    run.say("(a) bare pass-through")
+    bare = targets.gateway_config(work, mock.base, priced=False)
+    run.throughput("(a) pass-through", mock, CHAT)
+    run.throughput("(a) pass-through", floor, CHAT)
+    for server in servers:
+        with targets.gateway(
+            f"gateway ({server})", work=work, config=bare, database_url=f"sqlite:///{work}/a-{server}.db", server=server
+        ) as gw:
+            run.throughput("(a) pass-through", gw, CHAT)
+    if lite:
+        run.throughput("(a) pass-through", lite, CHAT)
+
+    run.say("(b)-(d) governed gateway on " + run.extra["governed_store"])  # type: ignore[operator]
+    priced = targets.gateway_config(work, mock.base, priced=True)
+    for scenario, body, path in (("(b) governed", CHAT, CHAT_PATH), ("(c) streaming", STREAM, CHAT_PATH)):
+        run.throughput(scenario, mock, body, path)
+        run.throughput(scenario, floor, body, path)
+    governed: dict[str, Target] = {}
+    secret = ""
+    for server in servers:
+        gw = stack.enter_context(
+            targets.gateway(f"gateway ({server})", work=work, config=priced, database_url=governed_url, server=server)
+        )
+        if not secret:  # a virtual key limited to bench/* (the policy stage checks it), not the master key
+            secret = _virtual_key(priced, governed_url, work)
+            time.sleep(1.5)  # the key snapshot refreshes every second
+        gw.headers = {"Authorization": f"Bearer {secret}"}
+        governed[server] = gw
+        rows_before = _log_rows(governed_url)
+        requests = 0
+        for scenario, body, path in (
+            ("(b) governed", CHAT, CHAT_PATH),
+            ("(c) streaming", STREAM, CHAT_PATH),
+            ("(d) Anthropic ingress", MESSAGES, MESSAGES_PATH),
+        ):
+            row = run.throughput(scenario, gw, body, path)
+            requests += int(row.rps * plan.duration)
+        time.sleep(1.5)
+        written = _log_rows(governed_url) - rows_before
+        run.extra.setdefault("log_rows", {})[gw.name] = {"rows": written, "approx_requests": requests}  # type: ignore[index]
+    if lite:
+        for scenario, body, path in (
+            ("(b) governed", CHAT, CHAT_PATH),
+            ("(c) streaming", STREAM, CHAT_PATH),
+            ("(d) Anthropic ingress", MESSAGES, MESSAGES_PATH),
+        ):
+            run.throughput(scenario, lite, body, path)
+
+    run.say(f"fixed rate {plan.rate:,.0f} RPS, open loop")
+    main_gw = governed["uvicorn"]
+    for target in (mock, floor, *governed.values()):
+        _rate(run, "fixed rate", target, CHAT)
+    run.say("(c) streaming time to first token (paced upstream, 5 ms between events)")
+    for target in (mock, *others, *governed.values()):
+        _ttft(run, target)
+
+    run.say("(e) workers")
+    run.throughput("(e) workers", main_gw, CHAT, connections=64)
+    run.rows[-1].target = "gateway (uvicorn) 1 worker"
+    with targets.gateway(
+        "gateway (uvicorn) 2 workers", work=work, config=priced, database_url=governed_url, workers=2
+    ) as gw2:
+        gw2.headers = main_gw.headers
+        time.sleep(1.0)
+        run.throughput("(e) workers", gw2, CHAT, connections=64)
+
+    if plan.profile_seconds:
+        run.say("profile (py-spy) of the governed path")
+        _profile(run, main_gw, CHAT)
+    run.say(f"soak: {plan.soak_requests:,} governed requests")
+    _soak(run, main_gw, CHAT)
 
 
 if __name__ == "__main__":
