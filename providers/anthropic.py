@@ -62,7 +62,7 @@ from typing import Any
 import orjson
 
 from ._anthropic_stream import AnthropicStreamTranslator, AnthropicUsageTap, finish_reason, read_usage
-from .canonical import completion_body
+from .canonical import completion_body, error_json, error_text
 from .types import ParsedResponse, UpstreamCall, UpstreamRequest, UpstreamResponse, Usage
 
 __all__ = ["DEFAULT_API_VERSION", "DEFAULT_MAX_TOKENS", "AnthropicAdapter", "AnthropicStreamTranslator"]
@@ -427,10 +427,9 @@ class AnthropicAdapter:
 
     def error_message(self, response: UpstreamResponse) -> str:
         body = response.body or b""
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return body.decode("utf-8", "replace").strip()[:500] or f"HTTP {response.status}"
+        data = error_json(response)
+        if data is None:
+            return error_text(response)
         error = data.get("error") if isinstance(data, dict) else None
         if isinstance(error, dict) and isinstance(error.get("message"), str) and error["message"]:
             return str(error["message"])

@@ -15,11 +15,32 @@ from typing import Any
 
 import orjson
 
-from .types import Usage
+from .types import UpstreamResponse, Usage
 
-__all__ = ["FINISH_REASONS", "ChunkWriter", "completion_body", "embeddings_body", "usage_object"]
+__all__ = [
+    "FINISH_REASONS",
+    "ChunkWriter",
+    "completion_body",
+    "embeddings_body",
+    "error_json",
+    "error_text",
+    "usage_object",
+]
 
 FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter")
+
+
+def error_json(response: UpstreamResponse) -> Any:
+    """An upstream error body parsed as JSON, or None when it is not JSON (a proxy's HTML page, say)."""
+    try:
+        return orjson.loads(response.body or b"")
+    except orjson.JSONDecodeError:
+        return None
+
+
+def error_text(response: UpstreamResponse) -> str:
+    """An error body that is not JSON, as readable text (bounded), or the bare status."""
+    return (response.body or b"").decode("utf-8", "replace").strip()[:500] or f"HTTP {response.status}"
 
 
 def usage_object(usage: Usage) -> dict[str, Any]:

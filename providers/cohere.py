@@ -53,7 +53,7 @@ from typing import Any
 
 import orjson
 
-from .canonical import ChunkWriter, completion_body, embeddings_body
+from .canonical import ChunkWriter, completion_body, embeddings_body, error_json, error_text
 from .types import ParsedResponse, UpstreamCall, UpstreamRequest, UpstreamResponse, Usage
 
 __all__ = ["CohereAdapter", "CohereStreamTranslator", "chat_body", "embed_body", "finish_reason", "usage_of"]
@@ -441,10 +441,9 @@ class CohereAdapter:
     def error_message(self, response: UpstreamResponse) -> str:
         """Cohere's error body is ``{"id": ..., "message": ...}``; proxies in front of it may answer otherwise."""
         body = response.body or b""
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return body.decode("utf-8", "replace").strip()[:500] or f"HTTP {response.status}"
+        data = error_json(response)
+        if data is None:
+            return error_text(response)
         if isinstance(data, dict):
             if isinstance(data.get("message"), str):
                 return str(data["message"])

@@ -81,7 +81,7 @@ from urllib.parse import quote
 
 import orjson
 
-from .canonical import ChunkWriter, completion_body, embeddings_body
+from .canonical import ChunkWriter, completion_body, embeddings_body, error_json, error_text
 from .types import ParsedResponse, UpstreamCall, UpstreamRequest, UpstreamResponse, Usage
 
 __all__ = ["GeminiAdapter", "GeminiStreamTranslator", "schema_for_gemini", "usage_from"]
@@ -650,10 +650,9 @@ class GeminiAdapter:
     def error_message(self, response: UpstreamResponse) -> str:
         """Google's ``error.message``, plus the server's suggested retry delay when it gives one."""
         body = response.body or b""
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return body.decode("utf-8", "replace").strip()[:500] or f"HTTP {response.status}"
+        data = error_json(response)
+        if data is None:
+            return error_text(response)
         if isinstance(data, list) and data:
             data = data[0]
         error = data.get("error") if isinstance(data, dict) else None

@@ -64,7 +64,7 @@ from typing import Any
 
 import orjson
 
-from .canonical import ChunkWriter, completion_body, embeddings_body
+from .canonical import ChunkWriter, completion_body, embeddings_body, error_json, error_text
 from .types import ParsedResponse, UpstreamCall, UpstreamRequest, UpstreamResponse, Usage
 
 __all__ = ["DEFAULT_BASE_URL", "OllamaAdapter", "OllamaStreamTranslator", "chat_body"]
@@ -394,10 +394,9 @@ class OllamaAdapter:
 
     def error_message(self, response: UpstreamResponse) -> str:
         body = response.body or b""
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return body.decode("utf-8", "replace").strip()[:500] or f"HTTP {response.status}"
+        data = error_json(response)
+        if data is None:
+            return error_text(response)
         if isinstance(data, dict):
             error = data.get("error")
             if isinstance(error, str) and error:
