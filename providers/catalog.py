@@ -111,12 +111,16 @@ class Catalog:
         rows = {row["id"]: dict(row) for row in data.get("providers", [])}
         for provider_id, row in (custom or {}).items():
             # Configuration overrides the given fields of a built-in row (a private base URL, say) or adds a row.
-            base = rows.get(provider_id) or {"id": provider_id, "requires_key": bool(row.get("api_key_env"))}
+            keyed = bool(row.get("api_key_env") or row.get("api_key_envs"))
+            base = rows.get(provider_id) or {"id": provider_id, "requires_key": keyed}
             rows[provider_id] = {**base, **row, "id": provider_id}
         specs: list[ProviderSpec] = []
         infos: dict[tuple[str, str], ModelInfo] = {}
         for row in rows.values():
-            key_env = row.get("api_key_env")
+            key_envs = [str(name) for name in row.get("api_key_envs") or ()]
+            key_env = key_envs[0] if key_envs else row.get("api_key_env")
+            # A key pool: several keys of one provider (BYO keys), each named by its environment variable.
+            pool = tuple(env[name] for name in (key_envs or ([key_env] if key_env else [])) if env.get(name))
             chat: list[str] = []
             embedding: list[str] = []
             fields: tuple[tuple[str, Endpoint], ...] = (("models", "chat"), ("embedding_models", "embeddings"))
@@ -133,7 +137,8 @@ class Catalog:
                     transport=row.get("transport", "http"),
                     base_url=str(row.get("base_url", "")).rstrip("/"),
                     api_key_env=key_env,
-                    api_key=env.get(key_env) if key_env else None,
+                    api_key=pool[0] if pool else None,
+                    keys=pool,
                     requires_key=row.get("requires_key", True),
                     models=tuple(chat),
                     embedding_models=tuple(embedding),

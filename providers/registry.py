@@ -13,7 +13,7 @@ from .http import AiohttpTransport
 from .mock import MockTransport
 from .types import ProviderAdapter, ProviderSpec, Transport
 
-__all__ = ["ADAPTERS", "Upstreams", "load_adapter"]
+__all__ = ["ADAPTERS", "AUTH_HEADERS", "CREDENTIAL_HEADERS", "Upstreams", "auth_headers", "load_adapter"]
 
 ADAPTERS: dict[str, str] = {
     "openai": "providers.openai:OpenAIAdapter",
@@ -24,6 +24,39 @@ ADAPTERS: dict[str, str] = {
     "ollama": "providers.ollama:OllamaAdapter",
     "cohere": "providers.cohere:CohereAdapter",
 }
+
+
+# How each wire protocol carries its key, for direct passthrough (``/{provider}/...``): header name and value
+# template. Bedrock signs every request (SigV4) and so has no passthrough; it is absent on purpose.
+AUTH_HEADERS: dict[str, tuple[str, str]] = {
+    "openai": ("authorization", "Bearer {key}"),
+    "azure": ("api-key", "{key}"),
+    "anthropic": ("x-api-key", "{key}"),
+    "gemini": ("x-goog-api-key", "{key}"),
+    "ollama": ("authorization", "Bearer {key}"),
+    "cohere": ("authorization", "Bearer {key}"),
+}
+
+# Every header a client could carry its (gateway) key in: stripped before a passthrough request goes upstream.
+CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key"})
+
+
+def auth_headers(spec: ProviderSpec, key: str | None) -> dict[str, str]:
+    """The provider's own auth header(s) for ``key``; ``LookupError`` when its protocol cannot be passed through.
+
+    Example::
+
+        headers = {**client_headers_without_credentials, **auth_headers(spec, spec.api_key)}
+    """
+    style = AUTH_HEADERS.get(spec.adapter)
+    if style is None:
+        raise LookupError(f"provider {spec.id!r} ({spec.adapter}) has no direct passthrough")
+    if not key:
+        return {}
+    name, template = style
+    if spec.adapter == "azure" and spec.options.get("auth", "api-key").lower() == "bearer":
+        name, template = "authorization", "Bearer {key}"
+    return {name: template.format(key=key)}
 
 
 def load_adapter(name: str) -> ProviderAdapter:

@@ -62,7 +62,8 @@ class ProviderSpec:
     """One upstream provider: a catalog row, or a custom OpenAI-compatible backend from configuration.
 
     ``api_key`` is resolved by the gateway from the environment variable named in the row; it never appears in
-    ``repr`` so that a spec can be logged safely.
+    ``repr`` so that a spec can be logged safely. ``keys`` is the row's key pool (``api_key_envs``: several
+    keys of one provider); ``api_key`` is its first key, and the router rotates to the next on a 429.
     """
 
     id: str
@@ -71,6 +72,7 @@ class ProviderSpec:
     base_url: str = ""
     api_key_env: str | None = None
     api_key: str | None = dataclasses.field(default=None, repr=False)
+    keys: tuple[str, ...] = dataclasses.field(default=(), repr=False)  # the key pool; api_key is keys[0]
     requires_key: bool = True
     models: tuple[str, ...] = ()
     embedding_models: tuple[str, ...] = ()
@@ -78,6 +80,15 @@ class ProviderSpec:
     options: Mapping[str, str] = dataclasses.field(default_factory=dict)  # adapter-specific: api_version, region
 
     configured: bool = False  # named in the gateway's configuration
+
+    @property
+    def key_pool(self) -> tuple[str, ...]:
+        """Every key of this provider, first key first (one key, or none, when the row has no pool)."""
+        return self.keys or ((self.api_key,) if self.api_key else ())
+
+    def with_key(self, key: str) -> ProviderSpec:
+        """The same provider speaking with another key of its pool: adapters read ``api_key``."""
+        return dataclasses.replace(self, api_key=key)
 
     @property
     def available(self) -> bool:

@@ -23,6 +23,7 @@ from providers.ingress import IngressDialect
 from providers.types import Endpoint, Usage
 
 from .errors import GatewayError
+from .routing.types import AttemptRecord, Group, Plan
 
 __all__ = ["AgentContext", "Call", "Principal", "Reply", "new_request_id"]
 
@@ -78,7 +79,13 @@ class Call:
     translated: bool = False  # the body was translated from the client's dialect (its bytes cannot be reused)
     client_body: dict[str, Any] | None = None  # the client's own body, when it was translated
     native: bool = False  # the upstream spoke the client's dialect: the answer needs no translation back
-    target: Resolved | None = None
+    target: Resolved | None = None  # the deployment that answered (the first candidate until one did)
+    router_id: str | None = None  # /router/{id}/...: the router that maps ``model`` to a group
+    group: Group | None = None  # the router's group for ``model``
+    plan: Plan | None = None  # the route stage's decision: the group, attempts cap and deadline
+    attempts: list[AttemptRecord] = dataclasses.field(default_factory=list)
+    fallbacks: list[str] = dataclasses.field(default_factory=list)  # "failure:from->to" per fallback taken
+    passthrough: bool = False  # a direct provider passthrough call (``/{provider}/...``)
     usage: Usage = dataclasses.field(default_factory=Usage)
     cost: Cost | None = None
     first_byte: float | None = None  # perf_counter of the first byte sent to the client

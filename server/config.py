@@ -13,10 +13,10 @@ from __future__ import annotations
 import os
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from providers.registry import ADAPTERS
@@ -29,9 +29,16 @@ __all__ = [
     "DEFAULT_PORT",
     "ConfigError",
     "CustomProvider",
+    "DeploymentConfig",
+    "FailureClass",
+    "HealthSettings",
     "LogSettings",
+    "ModelGroup",
     "ModelPrice",
+    "RetrySettings",
+    "RouterConfig",
     "Settings",
+    "Strategy",
     "UpstreamSettings",
     "load_settings",
 ]
@@ -64,6 +71,105 @@ class LogSettings(_Frozen):
     flush_interval: float = Field(default=0.2, gt=0)
 
 
+class RetrySettings(_Frozen):
+    """Retries and fallbacks: how many attempts a call may make and for how long, and how long to back off.
+
+    ``Alephant-Max-Attempts`` and ``Alephant-Deadline-Ms`` request headers may change the first two per request,
+    up to ``max_attempts_limit`` and ``max_deadline_ms``.
+    """
+
+    max_attempts: int = Field(default=3, ge=1, le=100, description="attempts of a router call, fallbacks included")
+    direct_max_attempts: int = Field(default=1, ge=1, le=100, description="attempts of a call without a router")
+    max_attempts_limit: int = Field(default=10, ge=1, le=100, description="highest Alephant-Max-Attempts")
+    deadline_ms: int = Field(default=120_000, ge=1, description="total time of a call, every attempt included")
+    max_deadline_ms: int = Field(default=600_000, ge=1, description="highest Alephant-Deadline-Ms")
+    backoff_base_ms: float = Field(default=100.0, ge=0, description="first backoff ceiling (full jitter)")
+    backoff_max_ms: float = Field(default=5_000.0, ge=0)
+    max_retry_wait_ms: float = Field(default=20_000.0, ge=0, description="longest retry-after the gateway waits out")
+
+
+class HealthSettings(_Frozen):
+    """The passive circuit breaker, the 429 cooldown and the latency average each deployment keeps."""
+
+    window_seconds: float = Field(default=30.0, gt=0, description="the error ratio is taken over this window")
+    min_requests: int = Field(default=5, ge=1, description="fewer outcomes in the window never open the circuit")
+    error_ratio: float = Field(default=0.5, gt=0, le=1, description="failures / outcomes that open the circuit")
+    open_seconds: float = Field(default=10.0, gt=0, description="time open before half-open probes")
+    half_open_probes: int = Field(default=1, ge=1, description="concurrent probe requests when half-open")
+    cooldown_ms: float = Field(default=1_000.0, ge=0, description="cooldown after a 429 that names no reset")
+    latency_alpha: float = Field(default=0.3, gt=0, le=1, description="weight of the newest latency in the EWMA")
+    probe_interval: float | None = Field(
+        default=None, gt=0, description="seconds between active probes of router deployments; off when unset"
+    )
+    probe_timeout: float = Field(default=5.0, gt=0, description="seconds an active probe may take")
+
+
+Strategy = Literal["weighted", "round-robin", "least-busy", "lowest-latency", "cheapest", "ordered"]
+FailureClass = Literal[
+    "rate_limit", "server_error", "timeout", "unavailable", "context_window", "content_policy", "default"
+]
+
+
+class DeploymentConfig(_Frozen):
+    """One place a router can send a call: a ``provider/model``, optionally with its own key (pool) and limit."""
+
+    model: str = Field(description="provider/model")
+    id: str | None = Field(default=None, description="name in health and logs; default provider/model")
+    weight: float = Field(default=1.0, gt=0, description="share under the weighted strategy")
+    priority: int = Field(default=0, description="order under the ordered strategy (lowest first)")
+    api_key_env: str | None = Field(default=None, description="this deployment's key instead of the provider's")
+    api_key_envs: tuple[str, ...] = Field(default=(), description="this deployment's key pool")
+    max_in_flight: int | None = Field(default=None, ge=1, description="concurrent calls above which it is skipped")
+
+    @field_validator("model")
+    @classmethod
+    def _qualified(cls, value: str) -> str:
+        if "/" not in value:
+            raise ValueError("expected provider/model, such as openai/gpt-4o")
+        return value
+
+
+class ModelGroup(_Frozen):
+    """The deployments one model name maps to in a router, and where to go when they fail."""
+
+    deployments: tuple[DeploymentConfig, ...] = Field(min_length=1)
+    strategy: Strategy | None = Field(default=None, description="this group's strategy instead of the router's")
+    fallbacks: dict[FailureClass, str] = Field(
+        default_factory=dict, description="failure class -> another group of this router, or a provider/model"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        # ``gpt-4o: [openai/gpt-4o, {model: azure/gpt-4o, weight: 2}]`` is a group of deployments.
+        if isinstance(value, list | tuple):
+            value = {"deployments": value}
+        if isinstance(value, dict) and isinstance(value.get("deployments"), list | tuple):
+            value = {
+                **value,
+                "deployments": [{"model": d} if isinstance(d, str) else d for d in value["deployments"]],
+            }
+        return value
+
+
+class RouterConfig(_Frozen):
+    """A router (``/router/{id}/v1/...``): model names mapped to deployment groups, and a strategy."""
+
+    strategy: Strategy = "weighted"
+    models: dict[str, ModelGroup] = Field(min_length=1, description="model name -> group ('*' matches any)")
+
+    @model_validator(mode="after")
+    def _fallbacks_exist(self) -> RouterConfig:
+        for name, group in self.models.items():
+            for failure, target in group.fallbacks.items():
+                if target not in self.models and "/" not in target:
+                    raise ValueError(
+                        f"models.{name}.fallbacks.{failure}: {target!r} is neither a group of this router "
+                        "nor a provider/model"
+                    )
+        return self
+
+
 class ModelPrice(_Frozen):
     """USD per million tokens, as decimal text or numbers (converted exactly, never through float)."""
 
@@ -80,6 +186,9 @@ class CustomProvider(_Frozen):
     base_url: str
     adapter: str = "openai"
     api_key_env: str | None = Field(default=None, description="environment variable that holds the key")
+    api_key_envs: tuple[str, ...] = Field(
+        default=(), description="several keys of this provider (a pool), rotated on 429; first is the default"
+    )
     models: tuple[str, ...] = ()
     embedding_models: tuple[str, ...] = ()
     options: dict[str, str] = Field(default_factory=dict, description="adapter options, e.g. api_version")
@@ -129,6 +238,9 @@ class Settings(BaseSettings):
     mock: MockSettings = MockSettings()
     providers: dict[str, CustomProvider] = Field(default_factory=dict)
     aliases: dict[str, str] = Field(default_factory=dict, description="alias -> provider/model")
+    retries: RetrySettings = RetrySettings()
+    health: HealthSettings = HealthSettings()
+    routers: dict[str, RouterConfig] = Field(default_factory=dict, description="router id -> router")
 
     @field_validator("database_url")
     @classmethod

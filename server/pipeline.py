@@ -1,18 +1,20 @@
 """The request pipeline: named stages, each wrapping the next, folded once when the app is built.
 
-Reading ``STAGES`` tells the lifecycle of every governed request (HTTP today, MCP later):
+Reading ``STAGES`` tells the lifecycle of every governed request (HTTP routes and MCP tools alike):
 
     record          times the call, prices it, writes its log row — success, failure or disconnect
     agent_context   request id, Agent/Run/Session ids and properties from headers (validated)
     authenticate    virtual key (or master key) from an in-memory snapshot
-    ingress         reads and validates the body in the caller's dialect
-    resolve         model name -> (provider, upstream model) through aliases and the catalog
+    ingress         reads the body; the caller's dialect makes it canonical (and the answer its own again)
+    resolve         model name -> (provider, upstream model) through aliases and the catalog, or a router group
     policy          the key's model allowance
-    dispatch        provider adapter, transport, upstream errors; egress (the terminal handler)
+    route           the deployment plan: router strategy, fallbacks, attempt cap and deadline
+    dispatch        adapter, transport and the attempt loop (retries, fallback); the terminal handler
 
 ``record`` is outermost so that every request, including rejected ones, gets exactly one row; the agent
-context runs before authentication so that a rejected request still echoes and logs its ids. Limits, cache and
-router stages slot in between ``policy`` and ``dispatch`` as their issues land.
+context runs before authentication so that a rejected request still echoes and logs its ids. Limits and
+cache stages slot in between ``policy`` and ``route`` as their issues land. ``PASSTHROUGH_STAGES`` serve
+``/{provider}/*`` (the provider's own API, relayed).
 
 Each stage is a class in the style of ASGI middleware: ``Stage(next, services)`` then ``await stage(call)``.
 """

@@ -17,6 +17,8 @@ from .call import Call
 from .count_tokens import count_tokens
 from .errors import GatewayError, NotFound
 from .responses import StreamResponse, error_response, openai_error_body, reply_response
+from .routing.passthrough import PassthroughRoute, client_dialect
+from .routing.routers import health_report
 from .services import Services
 from .stages import authenticate_request, model_allowed
 
@@ -36,6 +38,7 @@ async def _governed(
     request: Request, endpoint: Endpoint, client_dialect: IngressDialect = _OPENAI
 ) -> Response | StreamResponse:
     call = Call(request=request, endpoint=endpoint, dialect=client_dialect)
+    call.router_id = request.path_params.get("router_id")  # /router/{router_id}/v1/...
     try:
         reply = await request.app.state.pipeline(call)
     except GatewayError as exc:
@@ -60,6 +63,24 @@ async def responses(request: Request) -> Response | StreamResponse:
     if client_dialect is None:
         client_dialect = request.app.state.responses_dialect = dialect("responses")
     return await _governed(request, "chat", client_dialect)
+
+
+async def get_response(request: Request) -> Response:
+    """``GET /v1/responses/{id}``: a stored Responses answer, only within the caller's workspace."""
+    services = _services(request)
+    call = Call(request=request, endpoint="chat", dialect=_OPENAI)
+    try:
+        principal = authenticate_request(services.keyring, request.headers.get("authorization"))
+        response_id = request.path_params["response_id"]
+        stored = await services.stored_responses.recall(response_id, workspace_id=principal.workspace_id)
+        if stored is None:
+            raise NotFound(
+                f"No stored response '{response_id}' in this workspace (only requests without store: false are kept).",
+                code="response_not_found",
+            )
+    except GatewayError as exc:
+        return error_response(call, exc)
+    return _json(stored.response)
 
 
 async def root(request: Request) -> Response:
@@ -120,6 +141,30 @@ async def health_ready(request: Request) -> Response:
     return _json({"status": "ok", "store": _services(request).database.dialect})
 
 
+async def health_providers(request: Request) -> Response:
+    """Each deployment's circuit, cooldown, error ratio, latency and in-flight count (any valid key)."""
+    services = _services(request)
+    try:
+        authenticate_request(services.keyring, request.headers.get("authorization"), request.headers.get("x-api-key"))
+    except GatewayError as exc:
+        return error_response(Call(request=request, endpoint="chat", dialect=_OPENAI), exc)
+    return _json(health_report(services.routers, services.health))
+
+
+async def provider_passthrough(request: Request) -> Response | StreamResponse:
+    """``/{provider}/{path}``: the provider's own API, governed (see ``server.routing.passthrough``)."""
+    services = _services(request)
+    spec = services.catalog.provider(request.path_params["provider"])
+    assert spec is not None  # PassthroughRoute matches catalog providers only
+    call = Call(request=request, endpoint="chat", dialect=client_dialect(services, spec))
+    call.passthrough = True
+    try:
+        reply = await request.app.state.passthrough(call)
+    except GatewayError as exc:
+        return error_response(call, exc)
+    return reply_response(call, reply)
+
+
 async def http_exception(request: Request, exc: Exception) -> Response:
     """Starlette's own 404/405 answers, in the OpenAI error format."""
     assert isinstance(exc, HTTPException)
@@ -144,6 +189,7 @@ _API: list[BaseRoute] = [
     Route("/messages", messages, methods=["POST"]),
     Route("/messages/count_tokens", count_tokens, methods=["POST"]),
     Route("/responses", responses, methods=["POST"]),
+    Route("/responses/{response_id}", get_response, methods=["GET"]),
     Route("/embeddings", embeddings, methods=["POST"]),
     Route("/models", list_models, methods=["GET"]),
     Route("/models/{model:path}", get_model, methods=["GET"]),
@@ -155,4 +201,10 @@ routes: list[BaseRoute] = [
     Route("/", root, methods=["GET", "HEAD"]),
     Route("/health/live", health_live, methods=["GET"]),
     Route("/health/ready", health_ready, methods=["GET"]),
+    Route("/health/providers", health_providers, methods=["GET"]),
+    Mount("/router/{router_id}", routes=[Mount("/v1", routes=_API), Mount("/ai", routes=_API)]),
+    # Last, and matching only catalog provider ids: it never shadows the routes above or mounted ones.
+    PassthroughRoute(
+        "/{provider}/{path:path}", provider_passthrough, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]
+    ),
 ]

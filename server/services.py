@@ -7,6 +7,7 @@ their constructor.
 from __future__ import annotations
 
 import dataclasses
+import random
 
 from finance.pricing import PriceBook
 from providers.catalog import Catalog
@@ -14,7 +15,10 @@ from providers.registry import Upstreams
 
 from .config import Settings
 from .keyring import Keyring
+from .routing.health import Health
+from .routing.routers import Routers
 from .storage import Database, LogWriter
+from .stored_responses import StoredResponses
 
 __all__ = ["Services"]
 
@@ -28,3 +32,7 @@ class Services:
     keyring: Keyring
     upstreams: Upstreams
     log_writer: LogWriter
+    routers: Routers  # routers from configuration, and one-deployment groups for direct calls
+    health: Health  # per-deployment circuit, cooldown, latency and in-flight: feeds the router
+    rng: random.Random = dataclasses.field(default_factory=random.Random)  # strategies' and backoff's draws
+    stored_responses: StoredResponses

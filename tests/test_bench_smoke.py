@@ -10,6 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+
 def test_quick_bench_reports_numbers_for_every_target(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     done = subprocess.run(

@@ -103,7 +103,7 @@ async def test_create(gateway: Gateway, sdk: SDKFactory, model: str, shape: str)
     response = raw.parse()
     Response.model_validate_json(raw.content)  # strictly, not just as the SDK's lenient parse reads it
     assert response.id.startswith("resp_") and response.object == "response" and response.status == "completed"
-    assert response.model == model and response.store is False  # type: ignore[attr-defined]
+    assert response.model == model and response.store is True  # type: ignore[attr-defined]
     assert response.output_text == _reply(model, "Hello there gateway")
     message = response.output[0]
     assert message.type == "message" and message.id.startswith("msg_") and message.status == "completed"
@@ -251,12 +251,12 @@ async def test_errors_in_openai_format(gateway: Gateway, sdk: SDKFactory) -> Non
         model="mock/mock-1", input="x", tools=[{"type": "web_search"}]
     )
     assert hosted.headers["alephant-dropped-tools"] == "web_search", "hosted tools are dropped and named"
-    with pytest.raises(openai.BadRequestError) as stored:
+    with pytest.raises(openai.NotFoundError) as stored:
         await client.responses.create(model="mock/mock-1", input="x", previous_response_id="resp_123")
-    assert "not supported" in stored.value.message and "'input'" in stored.value.message
+    assert "'resp_123' was not found" in stored.value.message
     assert stored.value.param == "previous_response_id"
     row = await gateway.log_row(stored.value.response.headers["alephant-request-id"])
-    assert (row.http_status, row.error_code) == (400, "invalid_request_error")
+    assert (row.http_status, row.error_code) == (404, "previous_response_not_found")
     with pytest.raises(openai.BadRequestError) as image:
         await client.responses.create(
             model="mock/mock-1",

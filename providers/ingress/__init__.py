@@ -47,11 +47,28 @@ class IngressDialect(Protocol):
 
     def ingest(self, endpoint: Endpoint, data: dict[str, Any]) -> Ingested: ...
 
-    def response(self, canonical: bytes, *, model: str) -> bytes: ...
+    def response(self, canonical: bytes, *, model: str, client: dict[str, Any] | None = None) -> bytes: ...
 
-    def stream(self, *, model: str) -> StreamTranslator: ...
+    def stream(self, *, model: str, client: dict[str, Any] | None = None) -> StreamTranslator: ...
 
     def error_body(self, *, status: int, type: str, code: str, message: str, param: str | None) -> bytes: ...
+
+
+class Conversational(Protocol):
+    """A dialect whose answers can be stored and continued (OpenAI Responses: ``previous_response_id``).
+
+    The dialect stays pure; the gateway does the storage I/O around it::
+
+        previous = dialect.continues(data)             # an id to load, or None
+        data = dialect.continued(data, stored_items)   # the body with the earlier conversation prepended
+        record = dialect.transcript(data, answer)      # (id, items) to store, or None when store is false
+    """
+
+    def continues(self, data: dict[str, Any]) -> str | None: ...
+
+    def continued(self, data: dict[str, Any], items: list[Any]) -> dict[str, Any]: ...
+
+    def transcript(self, data: dict[str, Any], answer: dict[str, Any]) -> tuple[str, list[Any]] | None: ...
 
 
 def dialect(name: str) -> IngressDialect:

@@ -343,7 +343,7 @@ class AnthropicDialect:
     def ingest(self, endpoint: Endpoint, data: dict[str, Any]) -> Ingested:
         return ingest_messages(data, require_max_tokens=True)
 
-    def response(self, canonical: bytes, *, model: str) -> bytes:
+    def response(self, canonical: bytes, *, model: str, client: dict[str, Any] | None = None) -> bytes:
         data = orjson.loads(canonical)
         choice = (data.get("choices") or [{}])[0]
         message = choice.get("message") or {}
@@ -372,7 +372,7 @@ class AnthropicDialect:
             }
         )
 
-    def stream(self, *, model: str) -> AnthropicStream:
+    def stream(self, *, model: str, client: dict[str, Any] | None = None) -> AnthropicStream:
         return AnthropicStream(model=model)
 
     def error_body(self, *, status: int, type: str, code: str, message: str, param: str | None) -> bytes:

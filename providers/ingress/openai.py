@@ -125,10 +125,10 @@ class OpenAIDialect:
             client_wants_usage=bool(options and options.get("include_usage")),
         )
 
-    def response(self, canonical: bytes, *, model: str) -> bytes:
+    def response(self, canonical: bytes, *, model: str, client: dict[str, Any] | None = None) -> bytes:
         return canonical
 
-    def stream(self, *, model: str) -> StreamTranslator:
+    def stream(self, *, model: str, client: dict[str, Any] | None = None) -> StreamTranslator:
         return _Identity()
 
     def error_body(self, *, status: int, type: str, code: str, message: str, param: str | None) -> bytes:

@@ -18,13 +18,15 @@ Ingest maps a Responses request onto the canonical (OpenAI Chat Completions) req
 
 Dropped: ``reasoning`` input items (their encrypted content is only OpenAI's to read), ``reasoning.summary``,
 ``include``, ``truncation``, ``max_tool_calls``, ``top_logprobs``, ``service_tier``, ``stream_options`` and
-``metadata`` (Chat Completions refuses ``metadata`` unless it stores the completion, and nothing is stored).
-``store: true`` is accepted but nothing is stored: the answer says ``"store": false``.
+``metadata`` (Chat Completions refuses ``metadata`` unless it stores the completion upstream).
 
-Refused, with the field named: hosted tools and tool choices (web_search, file_search, computer_use,
-code_interpreter, mcp, image_generation, custom, ...), whose work happens inside OpenAI's own Responses API;
-everything that needs stored state (``previous_response_id``, ``conversation``, ``prompt``, ``background``,
-``item_reference`` items, ``file_id`` images and files): send the full input instead.
+Stored answers (``store``, true unless the request says false) and ``previous_response_id``: the gateway keeps
+answers itself (``Conversational`` below: ``continues``/``continued``/``transcript``), so a continuation gets
+the stored conversation (earlier input and output items; not the earlier ``instructions``) prepended before
+ingest. Hosted tools (web_search, file_search, computer_use, code_interpreter, mcp, image_generation, custom,
+...) run inside OpenAI's own service: they are dropped and named (``Ingested.dropped``), and forcing one with
+``tool_choice`` is refused. Refused, with the field named: what needs state the gateway does not keep
+(``conversation``, ``prompt``, ``background``, ``item_reference`` items, ``file_id`` images and files).
 
 The answer goes back as a ``response`` object, or as Responses SSE: ``response.created``,
 ``response.in_progress``, then per output item ``response.output_item.added`` ... ``response.output_item.done``
@@ -247,9 +249,15 @@ def _response_format(text: Any) -> dict[str, Any] | None:
     raise DialectError("'text.format.type' must be text, json_object or json_schema.", param="text.format")
 
 
+def _input_items(raw: Any) -> list[Any]:
+    """Input as a list of items (a string input is one user message)."""
+    if isinstance(raw, str):
+        return [{"type": "message", "role": "user", "content": raw}]
+    return list(raw) if isinstance(raw, list) else []
+
+
 def _refuse_stored(data: dict[str, Any]) -> None:
     for field, what in (
-        ("previous_response_id", "a previous response cannot be continued"),
         ("conversation", "conversations cannot be continued"),
         ("prompt", "stored prompt templates cannot be used"),
     ):
@@ -369,6 +377,7 @@ def _response(
     usage: Usage | None,
     incomplete: str | None = None,
     error: dict[str, Any] | None = None,
+    echo: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A ``response`` object, to serialize at once (it shares ``_ECHOES``' values)."""
     return {
@@ -383,7 +392,39 @@ def _response(
         "output": output,
         "usage": _usage(usage) if usage is not None else None,
         **_ECHOES,
+        **(echo or {}),
     }
+
+
+_ECHOED = (
+    "instructions",
+    "max_output_tokens",
+    "parallel_tool_calls",
+    "previous_response_id",
+    "temperature",
+    "top_p",
+    "truncation",
+    "user",
+    "metadata",
+)
+
+
+def echo_of(client: dict[str, Any] | None) -> dict[str, Any]:
+    """The request settings a response echoes back, as the client sent them (defaults where it did not)."""
+    if not client:
+        return {}
+    echo = {field: client[field] for field in _ECHOED if client.get(field) is not None}
+    echo["store"] = client.get("store") is not False
+    tools = [t for t in client.get("tools") or () if isinstance(t, dict) and t.get("type") == "function"]
+    if tools:
+        echo["tools"] = tools
+    if isinstance(client.get("tool_choice"), str | dict):
+        echo["tool_choice"] = client["tool_choice"]
+    if isinstance(client.get("reasoning"), dict):
+        echo["reasoning"] = {"effort": None, "summary": None, **client["reasoning"]}
+    if isinstance(client.get("text"), dict) and isinstance(client["text"].get("format"), dict):
+        echo["text"] = {"format": client["text"]["format"]}
+    return echo
 
 
 def _text_part(text: str) -> dict[str, Any]:
@@ -422,8 +463,10 @@ class ResponsesStream:
     the whole output.
     """
 
-    def __init__(self, *, model: str) -> None:
+    def __init__(self, *, model: str, echo: dict[str, Any] | None = None) -> None:
         self.usage = Usage()
+        self.final: dict[str, Any] | None = None  # the finished response object, for storing
+        self._echo = echo or {}
         self._model = model
         self._id = _new_id("resp_")
         self._created_at = int(time.time())
@@ -463,7 +506,13 @@ class ResponsesStream:
     def _snapshot(self, status: str, **fields: Any) -> dict[str, Any]:
         usage = self.usage if status != "in_progress" else None
         return _response(
-            id=self._id, created_at=self._created_at, model=self._model, status=status, usage=usage, **fields
+            id=self._id,
+            created_at=self._created_at,
+            model=self._model,
+            status=status,
+            usage=usage,
+            echo=self._echo,
+            **fields,
         )
 
     def _start(self) -> list[bytes]:
@@ -571,6 +620,7 @@ class ResponsesStream:
         incomplete = _INCOMPLETE.get(self._finish_reason)
         status = "incomplete" if incomplete else "completed"
         response = self._snapshot(status, output=self._output, incomplete=incomplete)
+        self.final = response
         out.append(self._emit(f"response.{status}", response=response))
         return out
 
@@ -582,7 +632,7 @@ class ResponsesDialect:
     def ingest(self, endpoint: Endpoint, data: dict[str, Any]) -> Ingested:
         return ingest_responses(data)
 
-    def response(self, canonical: bytes, *, model: str) -> bytes:
+    def response(self, canonical: bytes, *, model: str, client: dict[str, Any] | None = None) -> bytes:
         data = orjson.loads(canonical)
         choice = (data.get("choices") or [{}])[0]
         message = choice.get("message") or {}
@@ -612,11 +662,28 @@ class ResponsesDialect:
             output=output,
             usage=_canonical_usage(data.get("usage")),
             incomplete=incomplete,
+            echo=echo_of(client),
         )
         return orjson.dumps(body)
 
-    def stream(self, *, model: str) -> ResponsesStream:
-        return ResponsesStream(model=model)
+    def stream(self, *, model: str, client: dict[str, Any] | None = None) -> ResponsesStream:
+        return ResponsesStream(model=model, echo=echo_of(client))
+
+    # --- stored responses (Conversational) ----------------------------------------------------------------
+
+    def continues(self, data: dict[str, Any]) -> str | None:
+        previous = data.get("previous_response_id")
+        return previous if isinstance(previous, str) and previous else None
+
+    def continued(self, data: dict[str, Any], items: list[Any]) -> dict[str, Any]:
+        """The body with the stored conversation before this input (instructions are not carried over)."""
+        return {**data, "input": [*items, *_input_items(data.get("input"))]}
+
+    def transcript(self, data: dict[str, Any], answer: dict[str, Any]) -> tuple[str, list[Any]] | None:
+        if data.get("store") is False or not isinstance(answer.get("id"), str):
+            return None
+        output = [item for item in answer.get("output") or () if item.get("type") in ("message", "function_call")]
+        return answer["id"], [*_input_items(data.get("input")), *output]
 
     def error_body(self, *, status: int, type: str, code: str, message: str, param: str | None) -> bytes:
         return orjson.dumps({"error": {"message": message, "type": type, "param": param, "code": code}})

@@ -9,7 +9,12 @@ from .ingress import IngressStage
 from .policy import PolicyStage, model_allowed
 from .record import RecordStage
 from .resolve import ResolveStage
+from .route import RouteStage
 
-__all__ = ["STAGES", "authenticate_request", "dispatch", "model_allowed"]
+__all__ = ["PASSTHROUGH_STAGES", "STAGES", "authenticate_request", "dispatch", "model_allowed"]
 
-STAGES = (RecordStage, AgentContextStage, AuthenticateStage, IngressStage, ResolveStage, PolicyStage)
+STAGES = (RecordStage, AgentContextStage, AuthenticateStage, IngressStage, ResolveStage, PolicyStage, RouteStage)
+
+# Direct provider passthrough (``/{provider}/...``): no dialect, no translation; its terminal reads the body,
+# applies the model policy by provider and relays (``server.routing.passthrough``).
+PASSTHROUGH_STAGES = (RecordStage, AgentContextStage, AuthenticateStage)

@@ -2,12 +2,16 @@
 
 Transport exceptions and upstream error statuses become gateway errors here and nowhere else. Upstream 4xx
 keep their status and message (the client's request was at fault); 5xx become 502 naming the provider;
-refused connections 502 and timeouts 504. Retries, fallback and health belong to the router stage, not here:
-the dispatcher only sends.
+refused connections 502 and timeouts 504. The dispatcher only sends: ``_send`` makes one attempt at one
+deployment, and the attempt loop (``server.routing.attempts``, fed by ``server.routing.health``) decides
+whether there is another. A stream's first upstream chunk is read before the reply is returned, so a stream
+that breaks before any byte reached the client can still be retried; after that it is the client's.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import cast
 
@@ -34,9 +38,12 @@ from ..errors import (
     UpstreamUnavailable,
 )
 from ..pipeline import Handler
+from ..routing.attempts import AttemptError, AttemptLoop, retry_after
+from ..routing.routers import no_fallback
+from ..routing.types import Deployment, Plan
 from ..services import Services
 
-__all__ = ["dispatch", "status_error"]
+__all__ = ["dispatch", "status_error", "transport_error"]
 
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 _KEPT_UPSTREAM_HEADERS = ("retry-after", "retry-after-ms")
@@ -53,7 +60,7 @@ def _not_configured(spec: ProviderSpec) -> str:
     )
 
 
-def _transport_error(exc: TransportError) -> UpstreamError:
+def transport_error(exc: TransportError) -> UpstreamError:
     if isinstance(exc, TransportTimeout):
         return UpstreamTimeout(f"Provider '{exc.provider}' timed out: {exc}", provider=exc.provider)
     return UpstreamUnavailable(f"Provider '{exc.provider}' is unreachable: {exc}", provider=exc.provider)
@@ -88,24 +95,50 @@ def _error_event(error: GatewayError) -> bytes:
     return b"data: " + orjson.dumps(body) + b"\n\n"
 
 
+async def _after(first: bytes | None, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if first is not None:
+        yield first
+    async for data in chunks:
+        yield data
+
+
 class _Dispatch:
     def __init__(self, services: Services) -> None:
         self.upstreams = services.upstreams
         self.catalog = services.catalog
+        self.routers = services.routers
         self.timeout = services.settings.upstream.timeout
+        self.retries = services.settings.retries
+        self.attempts = AttemptLoop(
+            health=services.health, settings=services.settings.retries, timeout=self.timeout, rng=services.rng
+        )
 
     async def __call__(self, call: Call) -> Reply:
         assert call.target is not None
-        spec = call.target.provider
+        plan = call.plan
+        if plan is None:  # a pipeline without the route stage: the resolved target, once
+            plan = Plan(
+                group=self.routers.direct(call.target),
+                fallback=no_fallback,
+                allowed=lambda deployment: True,
+                max_attempts=1,
+                deadline=time.monotonic() + self.timeout,
+                deadline_ms=int(self.timeout * 1000),
+            )
+        return await self.attempts.run(call, plan, self._send)
+
+    async def _send(self, call: Call, deployment: Deployment, spec: ProviderSpec, timeout: float) -> Reply:
+        """One attempt at one deployment; ``AttemptError`` when it failed before anything reached the client."""
+        model = deployment.target.model
         if not spec.available:
             raise ProviderNotConfigured(_not_configured(spec), param="model")
         adapter = self.upstreams.adapter(spec)
-        info = self.catalog.model_info(spec.id, call.target.model)
+        info = self.catalog.model_info(spec.id, model)
         upstream = UpstreamCall(
             endpoint=call.endpoint,
             provider=spec,
-            model=call.target.model,
-            body=call.body,
+            model=model,
+            body=dict(call.body),  # adapters rewrite top-level fields; the next attempt needs the original
             raw=b"" if call.translated else call.raw,
             stream=call.stream,
             client_wants_usage=call.client_wants_usage,
@@ -121,11 +154,28 @@ class _Dispatch:
         except ValueError as exc:  # the provider's protocol cannot express this request
             raise InvalidRequest(f"Provider '{spec.id}' cannot serve this request: {exc}") from None
         try:
-            response = await self.upstreams.transport(spec).send(request, timeout=self.timeout)
+            if call.stream:
+                # A stream's total time is not bounded by the transport (only its idle gaps are): the attempt's
+                # share of the deadline bounds the wait for its first chunk here.
+                async with asyncio.timeout(timeout):
+                    response = await self.upstreams.transport(spec).send(request, timeout=timeout)
+                    if response.status < 400 and response.chunks is not None:
+                        response.chunks = await self._first_chunk(spec, response)
+            else:
+                response = await self.upstreams.transport(spec).send(request, timeout=timeout)
+        except TimeoutError:
+            raise AttemptError(
+                UpstreamTimeout(f"Provider '{spec.id}' timed out: no answer within {timeout:g}s", provider=spec.id)
+            ) from None
         except TransportError as exc:
-            raise _transport_error(exc) from None
+            raise AttemptError(transport_error(exc)) from None
         if response.status >= 400:
-            raise status_error(adapter, spec.id, response)
+            raise AttemptError(
+                status_error(adapter, spec.id, response),
+                upstream_status=response.status,
+                retry_after=retry_after(response.headers),
+            )
+        call.target = deployment.target
         call.native = native
         if native:
             return self._native_reply(call, cast(NativePassthrough, adapter), upstream, response)
@@ -145,6 +195,20 @@ class _Dispatch:
             stream=self._relay(call, response, adapter.stream(upstream)),
             media_type="text/event-stream",
         )
+
+    @staticmethod
+    async def _first_chunk(spec: ProviderSpec, response: UpstreamResponse) -> AsyncIterator[bytes]:
+        """Wait for the stream's first bytes (a reset before them is retryable); the stream resumes with them."""
+        assert response.chunks is not None
+        chunks = response.chunks
+        try:
+            first: bytes | None = await chunks.__anext__()
+        except StopAsyncIteration:
+            first = None
+        except BaseException:
+            await response.aclose()
+            raise
+        return _after(first, chunks)
 
     def _native_reply(
         self, call: Call, adapter: NativePassthrough, upstream: UpstreamCall, response: UpstreamResponse
@@ -176,7 +240,7 @@ class _Dispatch:
                 yield event
         except TransportError as exc:
             call.status = "error"
-            call.error = _transport_error(exc)
+            call.error = transport_error(exc)
             yield _error_event(call.error)
         except (ValueError, KeyError, TypeError) as exc:  # a stream the adapter cannot read
             call.status = "error"

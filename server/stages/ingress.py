@@ -7,17 +7,18 @@ DESIGN.md's lifecycle); OpenAI-dialect calls pass through untouched, bytes and a
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
-from providers.ingress import DialectError, IngressDialect
+from providers.ingress import Conversational, DialectError, IngressDialect
 from providers.types import StreamTranslator
 
 from ..call import Call, Reply
-from ..errors import InvalidRequest, PayloadTooLarge
+from ..errors import InvalidRequest, NotFound, PayloadTooLarge
 from ..pipeline import Handler
 from ..services import Services
+from ..storage import StoredResponse
 
 __all__ = ["IngressStage", "parse_json", "read_body"]
 
@@ -64,12 +65,17 @@ class IngressStage:
     def __init__(self, next: Handler, services: Services) -> None:
         self.next = next
         self.limit = services.settings.max_body_bytes
+        self.stored = services.stored_responses
 
     async def __call__(self, call: Call) -> Reply:
         call.raw = await read_body(call, self.limit)
         dialect: IngressDialect = call.dialect
+        data = parse_json(call.raw)
+        conversational = cast(Conversational, dialect) if hasattr(dialect, "continues") else None
+        if conversational is not None:
+            data = await self._continue(call, conversational, data)
         try:
-            ingested = dialect.ingest(call.endpoint, parse_json(call.raw))
+            ingested = dialect.ingest(call.endpoint, data)
         except DialectError as exc:
             raise InvalidRequest(exc.message, param=exc.param, code=exc.code) from None
         call.body, call.model, call.stream = ingested.body, ingested.model, ingested.stream
@@ -82,8 +88,61 @@ class IngressStage:
             return reply
         assert call.target is not None
         if reply.stream is None:
-            reply.body = dialect.response(reply.body, model=call.model)
+            reply.body = dialect.response(reply.body, model=call.model, client=call.client_body)
+            if conversational is not None and reply.status < 400:
+                self._store(call, conversational, data, orjson.loads(reply.body))
         else:
-            reply.stream = _translated(reply.stream, dialect.stream(model=call.model))
+            translator = dialect.stream(model=call.model, client=call.client_body)
+            reply.stream = _translated(reply.stream, translator)
+            if conversational is not None:
+                reply.stream = self._stored_at_end(call, conversational, data, reply.stream, translator)
         reply.media_type = dialect.media_type if reply.stream is None else reply.media_type
         return reply
+
+    async def _continue(self, call: Call, dialect: Conversational, data: dict[str, Any]) -> dict[str, Any]:
+        """A request continuing a stored answer gets that conversation prepended (one store read, if not in memory)."""
+        previous = dialect.continues(data)
+        if previous is None:
+            return data
+        workspace = call.principal.workspace_id if call.principal else ""
+        stored = await self.stored.recall(previous, workspace_id=workspace)
+        if stored is None:
+            raise NotFound(
+                f"Previous response '{previous}' was not found in this workspace (responses are kept when the "
+                "request did not set store: false).",
+                param="previous_response_id",
+                code="previous_response_not_found",
+            )
+        return dialect.continued(data, stored.items)
+
+    def _store(self, call: Call, dialect: Conversational, data: dict[str, Any], answer: dict[str, Any]) -> None:
+        transcript = dialect.transcript(data, answer)
+        if transcript is None:
+            return
+        response_id, items = transcript
+        principal = call.principal
+        self.stored.remember(
+            StoredResponse(
+                id=response_id,
+                workspace_id=principal.workspace_id if principal else "",
+                key_id=principal.key_id if principal else None,
+                request_id=call.request_id,
+                created_at=call.created_at,
+                response=answer,
+                items=items,
+            )
+        )
+
+    async def _stored_at_end(
+        self,
+        call: Call,
+        dialect: Conversational,
+        data: dict[str, Any],
+        stream: AsyncIterator[bytes],
+        translator: StreamTranslator,
+    ) -> AsyncIterator[bytes]:
+        async for chunk in stream:
+            yield chunk
+        final = getattr(translator, "final", None)
+        if isinstance(final, dict) and final.get("status") == "completed":
+            self._store(call, dialect, data, final)

@@ -3,7 +3,9 @@
 Non-streamed calls are committed when the inner stages return or raise; streamed calls when their stream ends,
 fails, or the client disconnects (``client_disconnected``, with the tokens relayed so far). Committing is
 synchronous and cheap (a price lookup in memory and a non-blocking queue put) so that it also runs safely
-inside a cancelled stream.
+inside a cancelled stream. Routing headers (``alephant-attempts``, ``alephant-fallback``) and the per-attempt
+list on the row come from ``Call.attempts``/``Call.fallbacks``, which the attempt loop fills. A row that cannot
+be queued or spooled is logged and dropped: the log never fails a request.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+
+import orjson
 
 from finance.money import format_usd
 
@@ -37,6 +41,7 @@ class RecordStage:
             reply = await self.next(call)
         except GatewayError as exc:
             call.status, call.error = "error", exc
+            exc.headers.update(_routing_headers(call))
             self._commit(call, exc.status)
             raise
         except asyncio.CancelledError:
@@ -54,6 +59,7 @@ class RecordStage:
         if call.target is not None:
             reply.headers["alephant-provider"] = call.target.provider.id
             reply.headers["alephant-model"] = call.target.qualified
+        reply.headers.update(_routing_headers(call))
         if reply.stream is None:
             call.first_byte = time.perf_counter()
             self._price(call)
@@ -90,32 +96,46 @@ class RecordStage:
             call.usage,
             call.error,
         )
-        self.log_writer.submit(
-            LogRow(
-                request_id=call.request_id,
-                created_at=call.created_at,
-                endpoint=call.endpoint,
-                key_id=principal.key_id if principal else None,
-                workspace_id=principal.workspace_id if principal else None,
-                agent_id=context.agent_id,
-                run_id=context.run_id,
-                session_id=context.session_id,
-                properties=context.properties,
-                model=call.model,
-                provider=target.provider.id if target else None,
-                upstream_model=target.model if target else None,
-                stream=call.stream,
-                status=call.status,
-                http_status=http_status,
-                error_code=error.code if error else None,
-                error_message=error.message if error else None,
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                cached_tokens=usage.cached_tokens,
-                reasoning_tokens=usage.reasoning_tokens,
-                latency_ms=call.elapsed_ms(end),
-                ttfb_ms=call.elapsed_ms(call.first_byte) if call.first_byte is not None else None,
-                cost_nano=call.cost.nano if call.cost else 0,
-                price_source=call.cost.source if call.cost else None,
-            )
+        row = LogRow(
+            request_id=call.request_id,
+            created_at=call.created_at,
+            endpoint="passthrough" if call.passthrough else call.endpoint,
+            key_id=principal.key_id if principal else None,
+            workspace_id=principal.workspace_id if principal else None,
+            agent_id=context.agent_id,
+            run_id=context.run_id,
+            session_id=context.session_id,
+            properties=context.properties,
+            model=call.model,
+            provider=target.provider.id if target else None,
+            upstream_model=target.model if target else None,
+            stream=call.stream,
+            status=call.status,
+            http_status=http_status,
+            error_code=error.code if error else None,
+            error_message=error.message if error else None,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            latency_ms=call.elapsed_ms(end),
+            ttfb_ms=call.elapsed_ms(call.first_byte) if call.first_byte is not None else None,
+            cost_nano=call.cost.nano if call.cost else 0,
+            price_source=call.cost.source if call.cost else None,
+            attempts=len(call.attempts),
+            attempt_log=orjson.dumps([a.compact() for a in call.attempts]).decode() if call.attempts else None,
         )
+        try:
+            self.log_writer.submit(row)
+        except Exception:  # fail open: a log backend failure (a full disk under the spool) never fails a request
+            _log.exception("request %s: its log row could not be queued or spooled", call.request_id)
+
+
+def _routing_headers(call: Call) -> dict[str, str]:
+    """How many upstream attempts the call took and which fallbacks it went through (``class:from->to``)."""
+    headers: dict[str, str] = {}
+    if call.attempts:
+        headers["alephant-attempts"] = str(len(call.attempts))
+    if call.fallbacks:
+        headers["alephant-fallback"] = ", ".join(call.fallbacks)
+    return headers

@@ -14,9 +14,14 @@ class ResolveStage:
     def __init__(self, next: Handler, services: Services) -> None:
         self.next = next
         self.catalog = services.catalog
+        self.routers = services.routers
 
     async def __call__(self, call: Call) -> Reply:
         assert call.model is not None
+        if call.router_id is not None:  # a router maps the name to a group; the route stage picks among it
+            call.group = self.routers.router(call.router_id).group(call.model)
+            call.target = call.group.deployments[0].target
+            return await self.next(call)
         try:
             call.target = self.catalog.resolve(call.model)
         except LookupError:

@@ -8,6 +8,7 @@ from server.storage.database import Database, DialectName, alembic_config
 from server.storage.keys import KeyStore, hash_secret, new_secret, secret_prefix
 from server.storage.logs import LogQuery, LogWriter
 from server.storage.records import KeyRecord, LogRow
+from server.storage.responses import ResponseStore, StoredResponse
 
 __all__ = [
     "Database",
@@ -17,6 +18,8 @@ __all__ = [
     "LogQuery",
     "LogRow",
     "LogWriter",
+    "ResponseStore",
+    "StoredResponse",
     "alembic_config",
     "hash_secret",
     "new_secret",

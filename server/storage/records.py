@@ -58,3 +58,5 @@ class LogRow:
     ttfb_ms: float | None = None
     cost_nano: int = 0
     price_source: str | None = None
+    attempts: int = 0  # upstream attempts (retries and fallbacks included); 0 when none was made
+    attempt_log: str | None = None  # JSON list, one object per attempt: deployment, status, error, class, ms

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
-__all__ = ["UTCDateTime", "api_keys", "as_utc", "metadata", "request_log", "state_version"]
+__all__ = ["UTCDateTime", "api_keys", "as_utc", "metadata", "request_log", "state_version", "stored_responses"]
 
 # Explicit constraint names keep migrations reproducible: autogenerate and hand-written revisions agree.
 NAMING_CONVENTION = {
@@ -105,6 +105,8 @@ request_log = sa.Table(
     sa.Column("ttfb_ms", sa.Double, nullable=True),
     sa.Column("cost_nano", sa.BigInteger, nullable=False),  # integer nano-USD, never a float
     sa.Column("price_source", sa.Text, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("attempt_log", sa.Text, nullable=True),  # JSON text: COPY and multi-row inserts pass it as is
 )
 
 # Bumped in the same transaction as every change to the table it names ("keys"), so gateway processes can poll
@@ -114,4 +116,18 @@ state_version = sa.Table(
     metadata,
     sa.Column("name", sa.Text, primary_key=True),
     sa.Column("version", sa.BigInteger, nullable=False),
+)
+
+# Responses API answers kept for `previous_response_id` and `GET /v1/responses/{id}` (store: true).
+# `items` is the conversation so far as Responses input items: earlier input, this input, this output.
+stored_responses = sa.Table(
+    "stored_responses",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False, index=True),
+    sa.Column("key_id", sa.Text, nullable=True),
+    sa.Column("request_id", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("response", JSONType, nullable=False),
+    sa.Column("items", JSONType, nullable=False),
 )
