@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import typing
+from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -20,7 +21,8 @@ from providers.canonical import ChunkWriter
 from providers.ingress import DialectError
 from providers.ingress.responses import ResponsesDialect, ResponsesStream
 from providers.types import Usage
-from tests.conftest import Gateway, SDKFactory
+from tests.conftest import MASTER_KEY, Gateway, SDKFactory, running_gateway
+from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_upstream import FakeOpenAI
 
 MODELS = ["mock/mock-1", "fake/gpt-4o-mini"]
@@ -486,3 +488,39 @@ def test_hosted_tools_are_dropped_and_namespaces_flattened() -> None:
     )
     assert [t["function"]["name"] for t in ingested.body["tools"]] == ["spawn", "exec"]
     assert ingested.dropped == ("web_search",)
+
+
+@pytest.fixture(scope="module")
+def anthropic_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """Responses in, Anthropic Messages out (the fake Anthropic API as the `anthropic` provider)."""
+    with (
+        FakeAnthropic() as fake,
+        running_gateway(
+            tmp_path_factory.mktemp("responses-to-anthropic"),
+            providers={"anthropic": {"base_url": fake.base_url}},
+            env={"ANTHROPIC_API_KEY": fake.api_key},
+        ) as gw,
+    ):
+        yield gw
+
+
+@pytest.mark.anyio
+async def test_responses_onto_an_anthropic_upstream(anthropic_gateway: Gateway) -> None:
+    async with openai.AsyncOpenAI(base_url=anthropic_gateway.api_url, api_key=MASTER_KEY, max_retries=0) as client:
+        raw = await client.responses.with_raw_response.create(
+            model="anthropic/claude-sonnet-4-5", input="Hello there gateway", instructions="Be brief."
+        )
+        response = raw.parse()
+        events = [
+            e
+            async for e in await client.responses.create(
+                model="anthropic/claude-sonnet-4-5", input="stream it", stream=True
+            )
+        ]
+    assert response.output_text == "fake reply to: Hello there gateway"
+    assert response.usage is not None and response.usage.output_tokens > 0
+    completed = next(e for e in events if e.type == "response.completed")
+    assert completed.response.output_text == "fake reply to: stream it"
+    assert sum(e.type == "response.output_text.delta" for e in events) > 1
+    row = await anthropic_gateway.log_row(raw.headers["alephant-request-id"])
+    assert (row.provider, row.upstream_model) == ("anthropic", "claude-sonnet-4-5") and row.cost_nano > 0
