@@ -24,6 +24,8 @@ from .types import RETRYABLE, Deployment, Group
 
 __all__ = ["Router", "Routers", "health_report", "no_fallback"]
 
+_DIRECT_GROUPS = 10_000  # cached one-deployment groups of calls without a router
+
 _UNIT = Usage(prompt_tokens=1000, completion_tokens=1000)
 
 
@@ -53,6 +55,7 @@ class Routers:
     def __init__(self, routers: Mapping[str, Router]) -> None:
         self._routers = dict(routers)
         self._direct = Ordered()
+        self._direct_groups: dict[str, Group] = {}
 
     @classmethod
     def build(
@@ -78,9 +81,18 @@ class Routers:
         return router
 
     def direct(self, target: Resolved) -> Group:
-        """A call without a router: its one resolved target, retried but with nowhere to fall back to."""
-        deployment = Deployment(id=target.qualified, target=target)
-        return Group(name=target.qualified, deployments=(deployment,), strategy=self._direct)
+        """A call without a router: its one resolved target, retried but with nowhere to fall back to.
+
+        Groups are immutable, so each is built once per model name (bounded: clients choose the names).
+        """
+        group = self._direct_groups.get(target.qualified)
+        if group is None or group.deployments[0].target != target:
+            if len(self._direct_groups) >= _DIRECT_GROUPS:
+                self._direct_groups.clear()
+            deployment = Deployment(id=target.qualified, target=target)
+            group = Group(name=target.qualified, deployments=(deployment,), strategy=self._direct)
+            self._direct_groups[target.qualified] = group
+        return group
 
 
 def no_fallback(group: Group, failure: str) -> Group | None:
