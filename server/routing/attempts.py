@@ -183,6 +183,10 @@ class AttemptLoop:
 
     async def run(self, call: Call, plan: Plan, send: Send) -> Reply:
         group = plan.group
+        if plan.max_attempts == 1 and len(group.deployments) == 1:
+            single = group.deployments[0]
+            if plan.allowed(single) and self.clock() < plan.deadline:
+                return await self._single(call, plan, single, send)
         visited = {group.name}
         order = self._order(group, plan)
         tried: set[str] = set()
@@ -237,6 +241,17 @@ class AttemptLoop:
                 f"No deployment answered within the call's deadline of {plan.deadline_ms} ms.", provider=""
             )
         raise last_error
+
+    async def _single(self, call: Call, plan: Plan, deployment: Deployment, send: Send) -> Reply:
+        """One deployment, one attempt (every call without a router): what the loop below would do, minus the
+        ordering and bookkeeping it needs for choices. Health is advice here too: a deployment it would skip is
+        tried anyway, since there is nothing else to try."""
+        health = self.health
+        key = health.free_key(deployment.id, len(deployment.keys)) if health.admits(deployment.id) else None
+        outcome = await self._attempt(call, plan, deployment, 0 if key is None else key, send)
+        if isinstance(outcome, Reply):
+            return outcome
+        raise outcome[0]
 
     def _order(self, group: Group, plan: Plan) -> list[Deployment]:
         return [d for d in group.strategy.order(group.deployments, self.health) if plan.allowed(d)]
