@@ -62,17 +62,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-import socket
-import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import orjson
 from aiohttp import web
 
+from tests.fakes._server import FakeServer
 from tests.fakes.openai_upstream import RecordedRequest
 
 DEFAULT_API_KEY = "sk-ant-fake-upstream"
@@ -388,95 +386,31 @@ def _output_tokens(blocks: list[dict[str, Any]]) -> tuple[int, int]:
     return total + thinking, thinking
 
 
-class FakeAnthropic:
+class FakeAnthropic(FakeServer[RecordedRequest]):
     """The fake server; use as a context manager. ``base_url`` ends in ``/v1`` (catalog rows);
     ``sdk_base_url`` does not (the anthropic SDK appends ``/v1/messages`` itself)."""
 
     def __init__(
         self, *, api_key: str = DEFAULT_API_KEY, models: Iterable[str] = DEFAULT_MODELS, chunk_delay: float = 0.0
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         self.models: tuple[str, ...] = tuple(models)
         self.chunk_delay = chunk_delay
-        self.port = 0
-        self._requests: list[RecordedRequest] = []
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
 
     @property
     def sdk_base_url(self) -> str:
-        if not self.port:
-            raise RuntimeError("FakeAnthropic is not running; use it as a context manager")
-        return f"http://127.0.0.1:{self.port}"
+        return self.root_url
 
-    @property
-    def base_url(self) -> str:
-        return self.sdk_base_url + "/v1"
-
-    def __enter__(self) -> Self:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        self._thread = threading.Thread(
-            target=self._serve, args=(sock,), name=f"FakeAnthropic:{self.port}", daemon=True
-        )
-        self._thread.start()
-        if not self._ready.wait(timeout=10):
-            raise RuntimeError("FakeAnthropic failed to start")
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        loop, runner = self._loop, self._runner
-        if loop is not None and runner is not None:
-            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
-            loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._thread = self._loop = self._runner = None
-        self.port = 0
-
-    def _serve(self, sock: socket.socket) -> None:
-        loop = self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+    def _routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self._messages)
         app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
         app.router.add_get("/v1/models", self._list_models)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
-        runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.SockSite(runner, sock).start())
-        self._runner = runner
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    # ------------------------------------------------------------------ recording
 
     @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def last_request(self) -> RecordedRequest:
-        with self._lock:
-            if not self._requests:
-                raise LookupError("FakeAnthropic has not received any request")
-            return self._requests[-1]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._requests.clear()
+    def base_url(self) -> str:
+        return self.sdk_base_url + "/v1"
 
     async def _record(self, request: web.Request) -> Any:
         raw = await request.read()

@@ -67,15 +67,12 @@ import datetime as dt
 import hashlib
 import hmac
 import re
-import socket
 import struct
-import threading
 import uuid
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -83,6 +80,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from tests.fakes._server import FakeServer
 from tests.fakes.openai_upstream import Faults, embedding_for, resolve_faults
 
 DEFAULT_ACCESS_KEY = "AKIAFAKEBEDROCK00001"
@@ -493,7 +491,7 @@ def stream_frames(answer: _Answer) -> list[bytes]:
 # ---------------------------------------------------------------- the server
 
 
-class FakeBedrock:
+class FakeBedrock(FakeServer[RecordedRequest]):
     """The fake server; use as a context manager (or ``start()`` / ``stop()``).
 
     ``base_url`` is ``http://127.0.0.1:PORT`` (what ``endpoint_url`` / a provider's ``base_url`` takes).
@@ -511,94 +509,21 @@ class FakeBedrock:
         chunk_delay: float = 0.0,
         host: str = "127.0.0.1",
     ) -> None:
+        super().__init__(host=host)
         self.access_key, self.secret_key, self.session_token = access_key, secret_key, session_token
         self.bearer_token = bearer_token
         self.region = region
         self.models = tuple(models)
         self.chunk_delay = chunk_delay
-        self.host = host
-        self.port = 0
         self._credentials = Credentials(access_key, secret_key, session_token)
-        self._requests: list[RecordedRequest] = []
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
 
     @property
     def base_url(self) -> str:
-        if not self.port:
-            raise RuntimeError("FakeBedrock is not running; use it as a context manager or call start()")
-        return f"http://{self.host}:{self.port}"
+        return self.root_url
 
-    def start(self) -> Self:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, 0))
-        self.port = sock.getsockname()[1]
-        self._thread = threading.Thread(target=self._serve, args=(sock,), name=f"FakeBedrock:{self.port}", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout=10):
-            raise RuntimeError("FakeBedrock failed to start")
-        return self
-
-    def stop(self) -> None:
-        loop, thread, runner = self._loop, self._thread, self._runner
-        if thread is None:
-            return
-        if loop is not None and runner is not None and not loop.is_closed():
-            try:
-                asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
-            finally:
-                loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        self._thread = self._loop = self._runner = None
-        self.port = 0
-        self._ready.clear()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def _serve(self, sock: socket.socket) -> None:
-        loop = self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+    def _routes(self, app: web.Application) -> None:
         app.router.add_post(r"/model/{model:.+}/{operation:converse|converse-stream|invoke}", self._handle)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
-        runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.SockSite(runner, sock).start())
-        self._runner = runner
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    # ------------------------------------------------------------ recording
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def last_request(self) -> RecordedRequest:
-        with self._lock:
-            if not self._requests:
-                raise LookupError("FakeBedrock has not received any request")
-            return self._requests[-1]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._requests.clear()
 
     async def _record(self, request: web.Request, model: str, operation: str) -> RecordedRequest:
         raw = await request.read()

@@ -74,17 +74,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-import socket
-import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import orjson
 from aiohttp import web
 
+from tests.fakes._server import FakeServer
 from tests.fakes.openai_upstream import RecordedRequest, embedding_for
 
 DEFAULT_API_KEY = "co-fake-upstream"
@@ -379,7 +377,7 @@ def stream_events(answer: Answer, *, response_id: str, error: str | None = None)
     return [_sse(event) for event in events]
 
 
-class FakeCohere:
+class FakeCohere(FakeServer[RecordedRequest]):
     """The fake server; use as a context manager (or ``start()`` / ``stop()``).
 
     ``base_url`` (``http://127.0.0.1:PORT/v2``) is what a gateway provider row takes; ``root_url`` is what the
@@ -389,106 +387,18 @@ class FakeCohere:
     def __init__(
         self, *, api_key: str = DEFAULT_API_KEY, chunk_delay: float = 0.0, host: str = "127.0.0.1", port: int = 0
     ) -> None:
+        super().__init__(host=host, port=port)
         self.api_key = api_key
         self.chunk_delay = chunk_delay
-        self.host = host
-        self._requested_port = port
-        self.port = 0
-        self._requests: list[RecordedRequest] = []
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
 
-    # ------------------------------------------------------------------ lifecycle
-
-    @property
-    def root_url(self) -> str:
-        if not self.port:
-            raise RuntimeError("FakeCohere is not running; use it as a context manager or call start()")
-        return f"http://{self.host}:{self.port}"
+    def _routes(self, app: web.Application) -> None:
+        app.router.add_post("/v2/chat", self._chat)
+        app.router.add_post("/v2/embed", self._embed)
+        app.router.add_route("*", "/{tail:.*}", self._not_found)
 
     @property
     def base_url(self) -> str:
         return self.root_url + "/v2"
-
-    def start(self) -> Self:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self._requested_port))
-        self.port = sock.getsockname()[1]
-        self._thread = threading.Thread(target=self._serve, args=(sock,), name=f"FakeCohere:{self.port}", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout=10) or self._runner is None:
-            self.stop()
-            raise RuntimeError("FakeCohere failed to start")
-        return self
-
-    def stop(self) -> None:
-        loop, thread, runner = self._loop, self._thread, self._runner
-        if thread is None:
-            return
-        if loop is not None and runner is not None and not loop.is_closed():
-            try:
-                asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
-            finally:
-                loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        self._thread = self._loop = self._runner = None
-        self.port = 0
-        self._ready.clear()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def _serve(self, sock: socket.socket) -> None:
-        loop = self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        try:
-            app = web.Application(client_max_size=64 * 1024 * 1024)
-            app.router.add_post("/v2/chat", self._chat)
-            app.router.add_post("/v2/embed", self._embed)
-            app.router.add_route("*", "/{tail:.*}", self._not_found)
-            # handler_cancellation: a client that gives up (timeout tests) cancels its sleeping handler.
-            runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
-            loop.run_until_complete(runner.setup())
-            loop.run_until_complete(web.SockSite(runner, sock).start())
-            self._runner = runner
-        except BaseException:
-            sock.close()
-            self._ready.set()
-            loop.close()
-            return
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    # ------------------------------------------------------------------ recording
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def last_request(self) -> RecordedRequest:
-        with self._lock:
-            if not self._requests:
-                raise LookupError("FakeCohere has not received any request")
-            return self._requests[-1]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._requests.clear()
 
     # ------------------------------------------------------------------ handlers
 
