@@ -25,7 +25,7 @@ from providers.types import Endpoint, Usage
 from .errors import GatewayError
 from .routing.types import AttemptRecord, Group, Plan
 
-__all__ = ["AgentContext", "Call", "Principal", "Reply", "new_request_id"]
+__all__ = ["AgentContext", "Call", "PolicyEvent", "Principal", "Reply", "new_request_id"]
 
 
 def new_request_id() -> str:
@@ -40,6 +40,25 @@ class Principal:
     key_id: str
     workspace_id: str
     models: tuple[str, ...] = ()  # allow globs; empty allows every model
+    department_id: str | None = None
+    agent_id: str | None = None  # the agent the key is bound to: its calls act as that agent
+    scopes: tuple[str, ...] = ()  # "admin" lets the key use /admin/*; the master key has every scope
+
+    @property
+    def is_master(self) -> bool:
+        return self.key_id == "master"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PolicyEvent:
+    """One policy or limit decision on a call, kept on its log row and trace: allow or deny, which rule, why."""
+
+    decision: str  # allow | deny | alert (a soft budget crossed)
+    rule: str  # a stable rule id, e.g. "workspace:ws_1:deny_models" or "budget:key:key_1:daily"
+    reason: str
+
+    def compact(self) -> dict[str, str]:
+        return {"decision": self.decision, "rule": self.rule, "reason": self.reason}
 
 
 @dataclasses.dataclass(slots=True)
@@ -86,6 +105,7 @@ class Call:
     attempts: list[AttemptRecord] = dataclasses.field(default_factory=list)
     fallbacks: list[str] = dataclasses.field(default_factory=list)  # "failure:from->to" per fallback taken
     passthrough: bool = False  # a direct provider passthrough call (``/{provider}/...``)
+    policy_events: list[PolicyEvent] = dataclasses.field(default_factory=list)
     usage: Usage = dataclasses.field(default_factory=Usage)
     cost: Cost | None = None
     first_byte: float | None = None  # perf_counter of the first byte sent to the client

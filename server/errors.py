@@ -4,10 +4,13 @@
     ├── InvalidRequest                400     invalid_request_error / a field-specific code
     │   └── InvalidHeader             400     invalid_header
     ├── AuthenticationError           401     invalid_api_key
+    ├── BudgetExceeded                402     budget_exceeded (names scope, limit, spent, reset time)
     ├── PolicyDenied                  403     policy_denied
     ├── NotFound                      404     not_found
     │   └── ModelNotFound             404     model_not_found
     ├── PayloadTooLarge               413     request_too_large
+    ├── RateLimited                   429     rate_limited (Retry-After, x-ratelimit-* headers)
+    │   └── ConcurrencyLimited        429     concurrency_limited
     ├── InternalError                 500     internal_error (a bug: logged with its traceback, never shown)
     ├── ProviderNotConfigured         503     provider_not_configured (no API key for that provider)
     └── UpstreamError                 the provider's 4xx, else 502   upstream_error
@@ -24,6 +27,8 @@ from collections.abc import Mapping
 
 __all__ = [
     "AuthenticationError",
+    "BudgetExceeded",
+    "ConcurrencyLimited",
     "GatewayError",
     "InternalError",
     "InvalidHeader",
@@ -33,6 +38,7 @@ __all__ = [
     "PayloadTooLarge",
     "PolicyDenied",
     "ProviderNotConfigured",
+    "RateLimited",
     "UpstreamError",
     "UpstreamTimeout",
     "UpstreamUnavailable",
@@ -79,6 +85,14 @@ class AuthenticationError(GatewayError):
     type = "authentication_error"
 
 
+class BudgetExceeded(GatewayError):
+    """A hard budget cannot fit the call's reserved upper bound; the message names scope, limit, spent, reset."""
+
+    status = 402
+    code = "budget_exceeded"
+    type = "insufficient_quota"
+
+
 class PolicyDenied(GatewayError):
     status = 403
     code = "policy_denied"
@@ -99,6 +113,18 @@ class PayloadTooLarge(GatewayError):
     status = 413
     code = "request_too_large"
     type = "invalid_request_error"
+
+
+class RateLimited(GatewayError):
+    """A rate limit (rpm, tpm, rpd) is full; ``headers`` carry ``Retry-After`` and ``x-ratelimit-*``."""
+
+    status = 429
+    code = "rate_limited"
+    type = "rate_limit_error"
+
+
+class ConcurrencyLimited(RateLimited):
+    code = "concurrency_limited"
 
 
 class InternalError(GatewayError):

@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from providers.ingress import IngressDialect, dialect
 from providers.types import Endpoint
 
+from . import admin
 from .call import Call
 from .count_tokens import count_tokens
 from .errors import GatewayError, NotFound
@@ -203,6 +204,7 @@ routes: list[BaseRoute] = [
     Route("/health/ready", health_ready, methods=["GET"]),
     Route("/health/providers", health_providers, methods=["GET"]),
     Mount("/router/{router_id}", routes=[Mount("/v1", routes=_API), Mount("/ai", routes=_API)]),
+    *admin.routes,
     # Last, and matching only catalog provider ids: it never shadows the routes above or mounted ones.
     PassthroughRoute(
         "/{provider}/{path:path}", provider_passthrough, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]

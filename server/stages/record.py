@@ -124,6 +124,10 @@ class RecordStage:
             price_source=call.cost.source if call.cost else None,
             attempts=len(call.attempts),
             attempt_log=orjson.dumps([a.compact() for a in call.attempts]).decode() if call.attempts else None,
+            department_id=principal.department_id if principal else None,
+            policy_events=orjson.dumps([e.compact() for e in call.policy_events]).decode()
+            if call.policy_events
+            else None,
         )
         try:
             self.log_writer.submit(row)

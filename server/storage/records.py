@@ -60,3 +60,5 @@ class LogRow:
     price_source: str | None = None
     attempts: int = 0  # upstream attempts (retries and fallbacks included); 0 when none was made
     attempt_log: str | None = None  # JSON list, one object per attempt: deployment, status, error, class, ms
+    department_id: str | None = None
+    policy_events: str | None = None  # JSON list, one object per policy/limit decision: decision, rule, reason

@@ -107,6 +107,8 @@ request_log = sa.Table(
     sa.Column("price_source", sa.Text, nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("attempt_log", sa.Text, nullable=True),  # JSON text: COPY and multi-row inserts pass it as is
+    sa.Column("department_id", sa.Text, nullable=True),
+    sa.Column("policy_events", sa.Text, nullable=True),  # JSON text, as attempt_log
 )
 
 # Bumped in the same transaction as every change to the table it names ("keys"), so gateway processes can poll
@@ -131,3 +133,11 @@ stored_responses = sa.Table(
     sa.Column("response", JSONType, nullable=False),
     sa.Column("items", JSONType, nullable=False),
 )
+
+# --- governance (issue 6): workspaces, departments, agents, provider keys (migration 0005) ---
+
+# --- limits (issue 6): budgets and rate/concurrency limit definitions (migration 0006) ---
+
+# --- ledger (issue 8): the append-only money ledger (migration 0007) ---
+
+# --- runs (issue 7): runs and spans (migration 0008) ---
