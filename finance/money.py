@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-__all__ = ["NANO_PER_USD", "Nano", "format_usd", "mtok_cost", "to_nano", "to_usd"]
+__all__ = ["MAX_NANO", "NANO_PER_USD", "Nano", "format_usd", "mtok_cost", "parse_usd", "per_mtok", "to_nano", "to_usd"]
 
 Nano = int
 NANO_PER_USD = 1_000_000_000
 _TOKENS_PER_MTOK = 1_000_000
+MAX_NANO = 2**63 - 1  # the database's BIGINT: about 9.2 billion USD
 
 
 def to_nano(usd: Decimal | str | int) -> Nano:
@@ -42,3 +43,34 @@ def format_usd(nano: Nano) -> str:
 def mtok_cost(tokens: int, nano_per_mtok: int) -> Nano:
     """Cost of ``tokens`` at a price in nano-USD per million tokens, rounded half up to whole nano-USD."""
     return (tokens * nano_per_mtok + _TOKENS_PER_MTOK // 2) // _TOKENS_PER_MTOK
+
+
+def parse_usd(text: str | Decimal) -> Nano:
+    """An amount as people write it (``"0.25"``, ``"$1.50"``, ``"1,000"``) to nano-USD, exactly or not at all.
+
+    Unlike ``to_nano`` this refuses amounts finer than a nano-dollar instead of rounding them: a caller who
+    records ``0.0000000001`` has a bug that rounding would hide.
+    """
+    if isinstance(text, float):
+        raise TypeError("money must not be a float; pass a Decimal or a string")
+    cleaned = text.strip().replace(",", "").replace("_", "") if isinstance(text, str) else text
+    if isinstance(cleaned, str):
+        sign = "-" if cleaned.startswith("-") else ""
+        cleaned = sign + cleaned.removeprefix("-").removeprefix("$").strip()
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite():
+        raise ValueError(f"not an amount of USD: {text!r}; write it like 0.25 or $1.50")
+    scaled = value.scaleb(9)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"not an exact amount of USD: {text!r}; at most 9 decimal places (one nano-dollar)")
+    if abs(scaled) > MAX_NANO:
+        raise ValueError(f"amount out of range: {text!r}; at most {MAX_NANO // NANO_PER_USD:,} USD")
+    return int(scaled)
+
+
+def per_mtok(token_price_sum: int) -> Nano:
+    """Round a sum of ``tokens x nano-USD per million tokens`` to whole nano-USD, half up, once per call."""
+    return (token_price_sum + _TOKENS_PER_MTOK // 2) // _TOKENS_PER_MTOK

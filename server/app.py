@@ -35,16 +35,27 @@ from providers.registry import Upstreams
 
 from .config import Settings, load_settings
 from .keyring import Keyring
+from .ledger import Ledger
+from .limits import build_limiter
+from .limits.spent import spend_listener
 from .master_key import resolve_master_key
+from .metrics import Metrics
+from .payments import Payments
 from .pipeline import build_pipeline
+from .price_overrides import PriceOverrides
+from .retention import Retention
 from .routes import http_exception, routes
 from .routing.health import Health
 from .routing.passthrough import passthrough
 from .routing.probes import Prober
 from .routing.routers import Routers
+from .routing.store import RouterStore, RouterSync
 from .services import Services
 from .stages import PASSTHROUGH_STAGES, STAGES, dispatch
 from .storage import Database, KeyStore, LogWriter, ResponseStore
+from .storage.ledger import LedgerStore
+from .storage.log_search import LogSearch
+from .storage.prices import PriceStore
 from .storage.spool_slots import claim_spool_slot
 from .stored_responses import StoredResponses
 
@@ -125,11 +136,38 @@ async def services_lifespan(settings: Settings) -> AsyncIterator[Services]:
         )
         log_writer.start()
         stack.push_async_callback(log_writer.stop)  # flushed before the database closes
+        limiter = build_limiter(settings, database)
+        await limiter.snapshot.load()
+        limiter.snapshot.start()
+        stack.push_async_callback(limiter.snapshot.stop)
+        limiter.start()
+        stack.push_async_callback(limiter.stop)
         stored = StoredResponses(ResponseStore(database))
         stored.start()
         stack.push_async_callback(stored.stop)
         prices = PriceBook(catalog.prices)
+        price_overrides = PriceOverrides(PriceStore(database), prices, refresh_interval=settings.key_refresh_interval)
+        await price_overrides.load()
+        price_overrides.start()
+        stack.push_async_callback(price_overrides.stop)
         rng = random.Random()  # the routing strategies' and the backoff's draws
+        routers = Routers.build(settings, catalog, prices, os.environ, rng)
+        router_sync = RouterSync(
+            RouterStore(database),
+            routers,
+            catalog=catalog,
+            prices=prices,
+            env=os.environ,
+            rng=rng,
+            interval=settings.key_refresh_interval,
+        )
+        await router_sync.load()
+        router_sync.start()
+        stack.push_async_callback(router_sync.stop)
+        payments = Payments(settings, database, resolve_master_key(settings))
+        await payments.load()
+        payments.start()
+        stack.push_async_callback(payments.stop)
         services = Services(
             settings=settings,
             database=database,
@@ -138,8 +176,13 @@ async def services_lifespan(settings: Settings) -> AsyncIterator[Services]:
             keyring=keyring,
             upstreams=upstreams,
             log_writer=log_writer,
+            limiter=limiter,
+            ledger=Ledger(LedgerStore(database), on_spend=spend_listener(limiter)),
+            metrics=Metrics(known_model=lambda provider, name: catalog.model_info(provider, name) is not None),
             stored_responses=stored,
-            routers=Routers.build(settings, catalog, prices, os.environ, rng),
+            payments=payments,
+            routers=routers,
+            router_sync=router_sync,
             health=Health(settings.health),
             rng=rng,
         )
@@ -153,6 +196,12 @@ async def services_lifespan(settings: Settings) -> AsyncIterator[Services]:
             )
             prober.start()
             stack.push_async_callback(prober.stop)
+        if settings.log.retention_days is not None:  # background deletes of old log rows, off the request path
+            retention = Retention(
+                LogSearch(database), days=settings.log.retention_days, interval=settings.log.retention_interval
+            )
+            retention.start()
+            stack.push_async_callback(retention.stop)
         yield services
 
 

@@ -21,6 +21,17 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
+from .commands_finance import finance_app
+from .commands_governance import (
+    agents_app,
+    departments_app,
+    master_key_app,
+    policy_options,
+    provider_keys_app,
+    workspaces_app,
+)
+from .commands_limits import budgets_app, limits_app
+from .commands_runs import logs_prune, logs_search, runs_app
 from .config import ConfigError, Settings, load_settings
 from .storage import Database, KeyRecord, KeyStore, LogQuery, LogRow
 
@@ -37,6 +48,17 @@ config_app = typer.Typer(help="Validate configuration.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(logs_app, name="logs")
 app.add_typer(config_app, name="config")
+app.add_typer(runs_app, name="runs")
+logs_app.command("search")(logs_search)
+logs_app.command("prune")(logs_prune)
+app.add_typer(budgets_app, name="budgets")
+app.add_typer(limits_app, name="limits")
+app.add_typer(finance_app, name="finance")
+app.add_typer(workspaces_app, name="workspaces")
+app.add_typer(departments_app, name="departments")
+app.add_typer(agents_app, name="agents")
+app.add_typer(provider_keys_app, name="provider-keys")
+app.add_typer(master_key_app, name="master-key")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -152,6 +174,7 @@ def serve(
 
     from .app import create_app
     from .master_key import resolve_master_key
+    from .metrics import prepare_multiprocess_dir
 
     settings = _settings(config, host=host, port=port, workers=workers)
     problems = check_settings(settings)
@@ -159,6 +182,13 @@ def serve(
         for problem in problems:
             err.print(f"[bold red]error:[/] {problem}", highlight=False)
         raise typer.Exit(2)
+    if settings.workers > 1 and settings.redis_url is None:
+        # In-process limit counters would be per worker: every limit and budget multiplied by the worker count.
+        raise _fail(
+            f"--workers {settings.workers} needs shared limit counters: set ALEPHANT_REDIS_URL "
+            "(e.g. redis://127.0.0.1:6379/0), or serve with one worker",
+            code=2,
+        )
     resolve_master_key(settings)  # create the key file before printing where it is
     if not quiet:
         _banner(settings, settings.host, settings.port)
@@ -176,6 +206,7 @@ def serve(
         if config is not None:
             os.environ["ALEPHANT_CONFIG"] = str(config)
         os.environ["ALEPHANT_HOST"], os.environ["ALEPHANT_PORT"] = settings.host, str(settings.port)
+        prepare_multiprocess_dir(settings.data_dir / "metrics")  # workers add up their metrics through it
         uvicorn.run("server.app:create_app_from_env", factory=True, workers=settings.workers, **options)
     else:
         uvicorn.run(create_app(settings), **options)
@@ -293,6 +324,12 @@ def keys_create(
         str | None, typer.Option(help="Comma-separated allowed models, globs allowed: 'openai/*,mock/*'.")
     ] = None,
     expires: Annotated[str | None, typer.Option(help="30d, 12h, 2w, or an ISO date.")] = None,
+    department: Annotated[str | None, typer.Option(help="Department id of the key.")] = None,
+    agent: Annotated[str | None, typer.Option(help="Bind the key to this registered agent.")] = None,
+    scope: Annotated[list[str] | None, typer.Option(help="A scope, repeatable: 'admin' opens /admin/*.")] = None,
+    deny_models: Annotated[str | None, typer.Option(help="Comma-separated denied model globs (deny wins).")] = None,
+    providers: Annotated[str | None, typer.Option(help="Comma-separated allowed providers.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Largest max_tokens a request may ask for.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (includes the secret).")] = False,
     config: ConfigOption = None,
 ) -> None:
@@ -304,10 +341,23 @@ def keys_create(
         raise _fail(f"--expires {expires!r} is in the past")
     if not name.strip():
         raise _fail("--name must not be empty")
-    record, secret = _with_store(
-        settings,
-        lambda db: KeyStore(db).create(name=name, workspace_id=workspace, models=allowed, expires_at=expires_at),
-    )
+    policy = policy_options(None, deny_models, providers, max_tokens, with_allow=False)
+    try:
+        record, secret = _with_store(
+            settings,
+            lambda db: KeyStore(db).create(
+                name=name,
+                workspace_id=workspace,
+                models=allowed,
+                expires_at=expires_at,
+                department_id=department,
+                agent_id=agent,
+                scopes=tuple(scope or ()),
+                policy=policy,
+            ),
+        )
+    except LookupError as exc:  # an unknown department or agent
+        raise _fail(str(exc)) from None
     if as_json:
         print(json.dumps({**_key_json(record), "secret": secret}))
         return

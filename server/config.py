@@ -32,9 +32,12 @@ __all__ = [
     "DeploymentConfig",
     "FailureClass",
     "HealthSettings",
+    "LimitsSettings",
     "LogSettings",
     "ModelGroup",
     "ModelPrice",
+    "PaidEndpointConfig",
+    "PaymentsSettings",
     "RetrySettings",
     "RouterConfig",
     "Settings",
@@ -69,6 +72,10 @@ class LogSettings(_Frozen):
     queue_size: int = Field(default=10_000, ge=1)
     batch_size: int = Field(default=500, ge=1)
     flush_interval: float = Field(default=0.2, gt=0)
+    retention_days: int | None = Field(
+        default=None, ge=1, description="delete request-log rows and spans older than this; kept forever when unset"
+    )
+    retention_interval: float = Field(default=3600.0, gt=0, description="seconds between retention passes")
 
 
 class RetrySettings(_Frozen):
@@ -120,6 +127,8 @@ class DeploymentConfig(_Frozen):
     api_key_env: str | None = Field(default=None, description="this deployment's key instead of the provider's")
     api_key_envs: tuple[str, ...] = Field(default=(), description="this deployment's key pool")
     max_in_flight: int | None = Field(default=None, ge=1, description="concurrent calls above which it is skipped")
+    rpm: int | None = Field(default=None, ge=1, description="requests a minute above which it is skipped")
+    tpm: int | None = Field(default=None, ge=1, description="tokens a minute above which it is skipped")
 
     @field_validator("model")
     @classmethod
@@ -209,6 +218,49 @@ class CustomProvider(_Frozen):
         return value.rstrip("/")
 
 
+class LimitsSettings(_Frozen):
+    """Budgets, rate and concurrency limits: the backend's behaviour (the rules themselves are in the store)."""
+
+    redis_prefix: str = Field(default="alephant:", description="prefix of every Redis key the limits use")
+    on_backend_error: Literal["open", "closed"] = Field(
+        default="closed", description="Redis unreachable: refuse governed calls (closed) or let them through (open)"
+    )
+    lease_ttl: float = Field(
+        default=30.0, gt=0, description="seconds a crashed replica's reservations and concurrency slots outlive it"
+    )
+    default_max_output_tokens: int = Field(
+        default=4096, ge=1, description="output tokens reserved when a call sets no max_tokens (capped by the model)"
+    )
+    bytes_per_prompt_token: int = Field(
+        default=2, ge=1, description="prompt tokens are estimated as body bytes / this before the call"
+    )
+
+
+class PaidEndpointConfig(_Frozen):
+    """A paid endpoint: callers pay ``price_usd`` per call (x402 or MPP) to reach ``target``."""
+
+    path: str = Field(pattern=r"^/", description="the gateway path it answers, e.g. /paid/weather")
+    target: str = Field(description="an upstream http(s) URL, or model:provider/model")
+    price_usd: Decimal = Field(gt=0, description="per call, decimal USD text")
+    network: str = Field(default="eip155:84532", description="CAIP-2 chain id")
+    asset: str | None = Field(default=None, description="token address; default the network's USDC")
+    pay_to: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+    description: str = ""
+
+
+class PaymentsSettings(_Frozen):
+    """Settlement for paid endpoints and the policy of agents' outbound payments."""
+
+    facilitator_url: str | None = Field(default=None, description="an x402 facilitator; unset: the local one")
+    local_networks: tuple[str, ...] = ("eip155:84532",)
+    local_initial_balance_usd: Decimal = Field(default=Decimal(100), ge=0, description="local chain faucet")
+    max_price_usd: Decimal = Field(default=Decimal(1), gt=0, description="ceiling of one outbound payment")
+    allowed_origins: tuple[str, ...] = Field(default=(), description="scheme://host[:port] agents may pay; empty: any")
+    allowed_networks: tuple[str, ...] = ()
+    allowed_assets: tuple[str, ...] = ()
+    allowed_recipients: tuple[str, ...] = ()
+
+
 class MockSettings(_Frozen):
     """The built-in offline ``mock`` provider."""
 
@@ -241,6 +293,12 @@ class Settings(BaseSettings):
     retries: RetrySettings = RetrySettings()
     health: HealthSettings = HealthSettings()
     routers: dict[str, RouterConfig] = Field(default_factory=dict, description="router id -> router")
+    redis_url: SecretStr | None = Field(
+        default=None, description="redis://host:6379/0: shared limits across workers and replicas (ALEPHANT_REDIS_URL)"
+    )
+    limits: LimitsSettings = LimitsSettings()
+    payments: PaymentsSettings = PaymentsSettings()
+    paid_endpoints: dict[str, PaidEndpointConfig] = Field(default_factory=dict, description="id -> paid endpoint")
 
     @field_validator("database_url")
     @classmethod

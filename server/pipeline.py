@@ -8,6 +8,7 @@ Reading ``STAGES`` tells the lifecycle of every governed request (HTTP routes an
     ingress         reads the body; the caller's dialect makes it canonical (and the answer its own again)
     resolve         model name -> (provider, upstream model) through aliases and the catalog, or a router group
     policy          the key's model allowance
+    limits          budgets reserved, rate windows counted, concurrency leased; the actual cost committed after
     route           the deployment plan: router strategy, fallbacks, attempt cap and deadline
     dispatch        adapter, transport and the attempt loop (retries, fallback); the terminal handler
 

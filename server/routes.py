@@ -13,15 +13,17 @@ from starlette.routing import BaseRoute, Mount, Route
 from providers.ingress import IngressDialect, dialect
 from providers.types import Endpoint
 
-from . import admin
+from . import admin, finance_routes, run_routes
 from .call import Call
 from .count_tokens import count_tokens
 from .errors import GatewayError, NotFound
+from .payments import routes as payments
 from .responses import StreamResponse, error_response, openai_error_body, reply_response
 from .routing.passthrough import PassthroughRoute, client_dialect
 from .routing.routers import health_report
 from .services import Services
 from .stages import authenticate_request, model_allowed
+from .stages.policy import principal_allows
 
 __all__ = ["http_exception", "routes"]
 
@@ -100,13 +102,25 @@ def _model_rows(request: Request) -> list[dict[str, Any]] | Response:
         principal = authenticate_request(services.keyring, request.headers.get("authorization"))
     except GatewayError as exc:
         return error_response(call, exc)
+    router_id = request.path_params.get("router_id")
+    if router_id is not None:  # /router/{id}/v1/models: the router's model names this key may use
+        try:
+            router = services.routers.router(router_id)
+        except GatewayError as exc:
+            return error_response(call, exc)
+        return [
+            {"id": name, "object": "model", "created": 0, "owned_by": f"router:{router_id}"}
+            for name, group in router.groups.items()
+            if "/" not in name and any(model_allowed(principal.models, d.target.qualified) for d in group.deployments)
+        ]
     rows = []
+    agent = request.headers.get("alephant-agent-id")
     for entry in services.catalog.entries():
         qualified = f"{entry.provider.id}/{entry.model}"
-        if model_allowed(principal.models, qualified):
+        if principal_allows(services.keyring, principal, qualified, agent):
             rows.append({"id": qualified, "object": "model", "created": 0, "owned_by": entry.provider.id})
     for alias, target in services.settings.aliases.items():
-        if model_allowed(principal.models, target):
+        if principal_allows(services.keyring, principal, target, agent):
             rows.append({"id": alias, "object": "model", "created": 0, "owned_by": target.partition("/")[0]})
     return rows
 
@@ -197,6 +211,9 @@ _API: list[BaseRoute] = [
 ]
 
 routes: list[BaseRoute] = [
+    *run_routes.routes,  # before the /v1 mount, which would otherwise claim /v1/runs and /v1/logs
+    *finance_routes.routes,  # /v1/spend, /v1/finance/*: before the /v1 mount too
+    *payments.routes,  # /v1/payments/fetch, and paid endpoints (only their own paths match): before /v1 too
     Mount("/v1", routes=_API),
     Mount("/ai", routes=_API),
     Route("/", root, methods=["GET", "HEAD"]),

@@ -15,8 +15,13 @@ from providers.registry import Upstreams
 
 from .config import Settings
 from .keyring import Keyring
+from .ledger import Ledger
+from .limits import Limiter
+from .metrics import Metrics
+from .payments.service import Payments
 from .routing.health import Health
 from .routing.routers import Routers
+from .routing.store import RouterSync
 from .storage import Database, LogWriter
 from .stored_responses import StoredResponses
 
@@ -32,7 +37,12 @@ class Services:
     keyring: Keyring
     upstreams: Upstreams
     log_writer: LogWriter
-    routers: Routers  # routers from configuration, and one-deployment groups for direct calls
+    ledger: Ledger  # tool/payment spend, revenue, adjustments; reports over them and the request log
+    limiter: Limiter  # budgets, rate and concurrency limits: rules snapshot and counters backend
+    metrics: Metrics  # Prometheus counters and histograms, observed at commit
+    routers: Routers  # routers from configuration and the store, and one-deployment groups for direct calls
+    router_sync: RouterSync  # keeps the stored routers in ``routers`` current
     health: Health  # per-deployment circuit, cooldown, latency and in-flight: feeds the router
     rng: random.Random = dataclasses.field(default_factory=random.Random)  # strategies' and backoff's draws
     stored_responses: StoredResponses
+    payments: Payments  # paid endpoints' snapshot and seller, agents' wallets

@@ -26,6 +26,7 @@ def test_two_workers_share_the_store(tmp_path: Path) -> None:
         ALEPHANT_MASTER_KEY=MASTER_KEY,
         ALEPHANT_DATA_DIR=str(tmp_path / "data"),
         ALEPHANT_LOG__FLUSH_INTERVAL="0.02",
+        ALEPHANT_REDIS_URL="redis://127.0.0.1:6379/0",  # several workers need shared limit counters
     )
     server = subprocess.Popen(
         [sys.executable, "-m", "server", "serve", "--quiet", "--workers", "2", "--port", str(port)],

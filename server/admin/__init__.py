@@ -10,8 +10,17 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Mount
 
+from . import entities, ledger, limits, payments, prices, routers
+
 __all__ = ["routes"]
 
-_ADMIN: list[BaseRoute] = []
+_ADMIN: list[BaseRoute] = [
+    *routers.routes,
+    *prices.routes,
+    *ledger.routes,
+    *limits.routes,
+    *entities.routes,
+    *payments.routes,
+]
 
 routes: list[BaseRoute] = [Mount("/admin", routes=_ADMIN)]

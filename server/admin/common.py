@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -28,8 +28,10 @@ from starlette.responses import Response
 from ..call import Principal
 from ..errors import GatewayError, InvalidRequest, PolicyDenied
 from ..responses import openai_error_body
-from ..services import Services
 from ..stages import authenticate_request
+
+if TYPE_CHECKING:  # services import the payments routes, which use this module
+    from ..services import Services
 
 __all__ = ["ADMIN_SCOPE", "Admin", "admin_endpoint", "json_response", "read_body", "services"]
 

@@ -269,6 +269,8 @@ class AttemptLoop:
             limit = deployment.max_in_flight
             if limit is not None and health.in_flight(deployment.id) >= limit:
                 continue
+            if (deployment.rpm or deployment.tpm) and health.over_rate(deployment.id, deployment.rpm, deployment.tpm):
+                continue
             key = health.free_key(deployment.id, len(deployment.keys))
             if key is not None:
                 return deployment, key
@@ -284,6 +286,8 @@ class AttemptLoop:
         spec = deployment.spec_for(key)
         pool = len(deployment.keys) > 1
         probe = health.start(deployment.id)
+        if deployment.rpm:
+            health.called(deployment.id)
         started = self.clock()
         timeout = max(0.001, min(self.timeout, plan.deadline - started))
         try:
@@ -310,8 +314,10 @@ class AttemptLoop:
         call.target = deployment.target
         if reply.stream is None:
             health.release(deployment.id, probe=probe)
+            if deployment.tpm:
+                health.used(deployment.id, call.usage.prompt_tokens + call.usage.completion_tokens)
         else:
-            reply.stream = self._tracked(call, reply.stream, deployment.id, probe)
+            reply.stream = self._tracked(call, reply.stream, deployment, probe)
         return reply
 
     def _record(
@@ -338,16 +344,18 @@ class AttemptLoop:
         )
 
     async def _tracked(
-        self, call: Call, stream: AsyncIterator[bytes], deployment_id: str, probe: bool
+        self, call: Call, stream: AsyncIterator[bytes], deployment: Deployment, probe: bool
     ) -> AsyncIterator[bytes]:
         # A stream is in flight until it ends: least-busy must see it, and a broken one counts as a failure.
         try:
             async for chunk in stream:
                 yield chunk
         finally:
-            self.health.release(deployment_id, probe=probe)
+            self.health.release(deployment.id, probe=probe)
             if call.status == "error":
-                self.health.failure(deployment_id)
+                self.health.failure(deployment.id)
             close = getattr(stream, "aclose", None)
             if close is not None:
-                await close()
+                await close()  # the relay's own end sets the usage
+            if deployment.tpm:
+                self.health.used(deployment.id, call.usage.prompt_tokens + call.usage.completion_tokens)

@@ -1,4 +1,5 @@
-"""Deployment health: a passive circuit breaker, 429 cooldowns, EWMA latency and in-flight counts.
+"""Deployment health: a passive circuit breaker, 429 cooldowns, EWMA latency, in-flight counts and the
+requests and tokens of the last minute (for deployments' ``rpm``/``tpm`` limits).
 
 Everything here is in memory and per process, updated by the attempt loop and read by the strategies; nothing
 touches a database or the network. The circuit of one deployment:
@@ -9,6 +10,10 @@ touches a database or the network. The circuit of one deployment:
 
 A 429 does not count against the circuit: it cools the key that got it down until the provider's reset (or
 ``cooldown_ms``); a deployment is cooling when every key of its pool is.
+
+A deployment's ``rpm``/``tpm`` is counted over a rolling minute in this process: the router skips a deployment
+whose minute is full, as it skips one at ``max_in_flight``, before the provider would answer 429. Tokens are
+known only when a call ends, so ``tpm`` may overshoot by the calls in flight when it fills.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ class DeploymentHealth:
     key_cooldowns: dict[int, float] = dataclasses.field(default_factory=dict)  # key index -> cooling until
     ewma_ms: float | None = None
     in_flight: int = 0
+    minute_calls: deque[float] = dataclasses.field(default_factory=deque)  # start times (rpm-limited only)
+    minute_usage: deque[tuple[float, int]] = dataclasses.field(default_factory=deque)  # (end, tokens) (tpm only)
+    minute_tokens: int = 0  # sum of the tokens in ``minute_usage``
     successes_total: int = 0
     failures_total: int = 0
 
@@ -99,6 +107,14 @@ class Health:
         entry = self._entries.get(deployment_id)
         return entry.in_flight if entry else 0
 
+    def over_rate(self, deployment_id: str, rpm: int | None, tpm: int | None) -> bool:
+        """Whether the deployment's last minute already holds ``rpm`` calls or ``tpm`` tokens."""
+        entry = self._entries.get(deployment_id)
+        if entry is None:
+            return False
+        self._prune_minute(entry, self.clock())
+        return (rpm is not None and len(entry.minute_calls) >= rpm) or (tpm is not None and entry.minute_tokens >= tpm)
+
     def latency(self, deployment_id: str) -> float | None:
         entry = self._entries.get(deployment_id)
         return entry.ewma_ms if entry else None
@@ -123,6 +139,23 @@ class Health:
         entry.in_flight = max(0, entry.in_flight - 1)
         if probe:
             entry.probes = max(0, entry.probes - 1)
+
+    def called(self, deployment_id: str) -> None:
+        """A call to an ``rpm``-limited deployment starts: it counts in its minute (others are not counted)."""
+        entry = self.entry(deployment_id)
+        now = self.clock()
+        self._prune_minute(entry, now)
+        entry.minute_calls.append(now)
+
+    def used(self, deployment_id: str, tokens: int) -> None:
+        """A call to a ``tpm``-limited deployment ended having used ``tokens``: they count in its minute."""
+        if tokens <= 0:
+            return
+        entry = self.entry(deployment_id)
+        now = self.clock()
+        self._prune_minute(entry, now)
+        entry.minute_usage.append((now, tokens))
+        entry.minute_tokens += tokens
 
     def success(self, deployment_id: str, latency_ms: float) -> None:
         entry = self.entry(deployment_id)
@@ -171,6 +204,15 @@ class Health:
             if not ok:
                 entry.failures -= 1
 
+    @staticmethod
+    def _prune_minute(entry: DeploymentHealth, now: float) -> None:
+        horizon = now - 60.0
+        calls, usage = entry.minute_calls, entry.minute_usage
+        while calls and calls[0] < horizon:
+            calls.popleft()
+        while usage and usage[0][0] < horizon:
+            entry.minute_tokens -= usage.popleft()[1]
+
     # -- reporting ----------------------------------------------------------------------------------------------
 
     def report(self, deployment_id: str, pool_size: int = 1) -> dict[str, Any]:
@@ -190,6 +232,8 @@ class Health:
             "outcomes_in_window": len(entry.outcomes),
             "ewma_latency_ms": round(entry.ewma_ms, 2) if entry.ewma_ms is not None else None,
             "in_flight": entry.in_flight,
+            "calls_last_minute": len(entry.minute_calls) if entry.minute_calls else None,
+            "tokens_last_minute": entry.minute_tokens if entry.minute_usage else None,
             "successes": entry.successes_total,
             "failures": entry.failures_total,
         }

@@ -3,7 +3,7 @@
 The client authenticates with its gateway key (``Authorization: Bearer`` or ``x-api-key``); that credential is
 dropped and the provider's key goes upstream in the provider's own auth style (``providers.registry``). The
 body and the answer are relayed as they are, streams included. The call is still governed: agent context,
-the key's model policy by provider (``provider/model`` when the body names a model, else ``provider/*``), one
+the model policy of every layer (``provider/model`` when the body names a model, else ``provider/*``), one
 log row, and a cost when the answer carries usage the provider's adapter can read (OpenAI and Anthropic shapes).
 
 ``PassthroughRoute`` only matches a first path segment that is a provider of the catalog, so it never shadows
@@ -27,13 +27,14 @@ from providers.ingress import IngressDialect, dialect
 from providers.registry import CREDENTIAL_HEADERS, auth_headers
 from providers.types import ProviderAdapter, ProviderSpec, StreamTranslator, UpstreamCall, UpstreamRequest, Usage
 
-from ..call import Call, Reply
+from ..call import Call, PolicyEvent, Reply
 from ..errors import InvalidRequest, PolicyDenied, ProviderNotConfigured
+from ..governance.policy import decide
 from ..pipeline import Handler
 from ..services import Services
 from ..stages.dispatch import transport_error
 from ..stages.ingress import read_body
-from ..stages.policy import model_allowed
+from ..stages.policy import call_agent
 
 __all__ = ["PassthroughRoute", "client_dialect", "passthrough"]
 
@@ -105,6 +106,9 @@ class _Passthrough:
         request = call.request
         spec = self.catalog.provider(request.path_params["provider"])
         assert spec is not None  # PassthroughRoute only matches catalog providers
+        governance = self.services.keyring.governance
+        own = governance.provider_key(call.principal.workspace_id, spec.id)  # the workspace's own key wins
+        spec = spec if own is None else spec.with_key(own)
         if not spec.available:
             raise ProviderNotConfigured(f"Provider '{spec.id}' is not configured here (no key or no base URL).")
         try:
@@ -127,10 +131,12 @@ class _Passthrough:
         )
         call.target = Resolved(spec, model or "")
         qualified = f"{spec.id}/{model}" if model else f"{spec.id}/*"
-        if not model_allowed(call.principal.models, qualified):
+        agent = call_agent(governance, call.principal, call.context.agent_id)
+        verdict = decide(governance.layers(call.principal, agent), qualified)
+        call.policy_events.append(PolicyEvent("allow" if verdict.allowed else "deny", verdict.rule, verdict.reason))
+        if not verdict.allowed:
             raise PolicyDenied(
-                f"This API key may not use '{qualified}' through the passthrough. "
-                f"Allowed: {', '.join(call.principal.models)}.",
+                f"Policy rule {verdict.rule} denies '{qualified}' through the passthrough: {verdict.reason}.",
                 param="model" if model else None,
             )
         headers = {k: v for k, v in request.headers.items() if k not in _DROPPED_REQUEST}

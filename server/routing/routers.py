@@ -1,8 +1,9 @@
-"""Routers from configuration: ``/router/{id}/v1/...`` maps the client's model name to a group of deployments.
+"""Routers: ``/router/{id}/v1/...`` maps the client's model name to a group of deployments.
 
-Routers are built once at start-up from ``routers:`` in ``alephant.yaml`` (an in-memory snapshot, like keys;
-routers in the store are for the Live operations issue). A call without a router is a group of one deployment:
-the target the catalog resolved.
+Routers come from two places: ``routers:`` in ``alephant.yaml``, built once at start-up, and the store
+(``/admin/routers``), rebuilt into the same in-memory snapshot when their version row moves
+(``server.routing.store``). A stored router may not take the id of a configured one. A call without a router is
+a group of one deployment: the target the catalog resolved.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .health import Health
 from .strategies import Ordered, make_strategy
 from .types import RETRYABLE, Deployment, Group
 
-__all__ = ["Router", "Routers", "health_report", "no_fallback"]
+__all__ = ["Router", "Routers", "build_router", "health_report", "no_fallback"]
 
 _DIRECT_GROUPS = 10_000  # cached one-deployment groups of calls without a router
 
@@ -49,10 +50,29 @@ class Router:
         return self.groups.get(target) if target is not None else None
 
 
+def build_router(
+    router_id: str,
+    config: RouterConfig,
+    catalog: Catalog,
+    prices: PriceBook,
+    env: Mapping[str, str],
+    rng: random.Random,
+    *,
+    where: str = "routers",
+) -> Router:
+    """One router from its configuration; ``ConfigError`` naming every problem (unknown model, unset key)."""
+    problems: list[str] = []
+    groups = _groups(router_id, config, catalog, prices, env, rng, problems)
+    if problems:
+        raise ConfigError(where, problems)
+    return Router(router_id, groups)
+
+
 class Routers:
-    """Every router of the configuration, and one-deployment groups for calls without a router."""
+    """Every router (configured and stored), and one-deployment groups for calls without a router."""
 
     def __init__(self, routers: Mapping[str, Router]) -> None:
+        self._configured = dict(routers)
         self._routers = dict(routers)
         self._direct = Ordered()
         self._direct_groups: dict[str, Group] = {}
@@ -72,6 +92,14 @@ class Routers:
 
     def __iter__(self) -> Iterator[Router]:
         return iter(self._routers.values())
+
+    def configured(self, router_id: str) -> bool:
+        """Whether ``router_id`` comes from alephant.yaml (the admin API may not replace it)."""
+        return router_id in self._configured
+
+    def replace_stored(self, stored: Mapping[str, Router]) -> None:
+        """Swap in the stored routers (one assignment: a call in flight keeps the router it resolved)."""
+        self._routers = {**stored, **self._configured}
 
     def router(self, router_id: str) -> Router:
         router = self._routers.get(router_id)
@@ -165,6 +193,8 @@ def _deployment(
         weight=item.weight,
         priority=item.priority,
         max_in_flight=item.max_in_flight,
+        rpm=item.rpm,
+        tpm=item.tpm,
         unit_cost=cost.nano if cost.source is not None else None,
     )
 

@@ -37,6 +37,8 @@ class Deployment:
     weight: float = 1.0
     priority: int = 0
     max_in_flight: int | None = None
+    rpm: int | None = None  # requests per rolling minute, per gateway process
+    tpm: int | None = None  # tokens per rolling minute, per gateway process
     unit_cost: int | None = None  # nano-USD of 1k prompt + 1k completion tokens (the cheapest strategy)
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..limits.stage import LimitsStage
 from .agent_context import AgentContextStage
 from .authenticate import AuthenticateStage, authenticate_request
 from .dispatch import dispatch
@@ -13,7 +14,16 @@ from .route import RouteStage
 
 __all__ = ["PASSTHROUGH_STAGES", "STAGES", "authenticate_request", "dispatch", "model_allowed"]
 
-STAGES = (RecordStage, AgentContextStage, AuthenticateStage, IngressStage, ResolveStage, PolicyStage, RouteStage)
+STAGES = (
+    RecordStage,
+    AgentContextStage,
+    AuthenticateStage,
+    IngressStage,
+    ResolveStage,
+    PolicyStage,
+    LimitsStage,
+    RouteStage,
+)
 
 # Direct provider passthrough (``/{provider}/...``): no dialect, no translation; its terminal reads the body,
 # applies the model policy by provider and relays (``server.routing.passthrough``).

@@ -9,13 +9,14 @@ values at most 256 printable characters, at most 32 properties. A bad value is a
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from ..call import Call, Reply
-from ..errors import InvalidHeader
+from ..errors import InvalidHeader, InvalidRequest
 from ..pipeline import Handler
 from ..services import Services
 
-__all__ = ["AgentContextStage"]
+__all__ = ["AgentContextStage", "agent_ids", "valid_id"]
 
 _ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _PROPERTY_NAME = re.compile(r"[A-Za-z0-9_\-]{1,64}")
@@ -29,13 +30,28 @@ _ID_HEADERS = (
 )
 
 
-def _valid_id(header: str, value: str) -> str:
+def valid_id(header: str, value: str, *, field: bool = False) -> str:
+    """``value`` if it is a valid id; ``field`` names a JSON body field carrying one instead of a header."""
     if not _ID.fullmatch(value):
-        raise InvalidHeader(
-            f"Header {header} is invalid: use 1-128 ASCII letters, digits or '.', '-', '_', ':'.",
-            param=header,
+        error = InvalidRequest if field else InvalidHeader
+        where = "Field" if field else "Header"
+        raise error(
+            f"{where} {header} is invalid: use 1-128 ASCII letters, digits or '.', '-', '_', ':'.", param=header
         )
     return value
+
+
+def agent_ids(headers: Mapping[str, str]) -> dict[str, str]:
+    """The validated agent, run and session ids a request's headers carry, by field name (``agent_id``...).
+
+    Routes outside the pipeline (``POST /v1/spend``) read the same headers the same way.
+    """
+    found = {}
+    for header, field in _ID_HEADERS:
+        value = headers.get(header)
+        if value is not None:
+            found[field] = valid_id(header.title(), value)
+    return found
 
 
 class AgentContextStage:
@@ -52,7 +68,7 @@ class AgentContextStage:
             name = raw_name.decode("latin-1")
             value = raw_value.decode("latin-1")
             if name == "alephant-request-id":
-                call.request_id = _valid_id("Alephant-Request-Id", value)
+                call.request_id = valid_id("Alephant-Request-Id", value)
             elif name.startswith(_PROPERTY_PREFIX):
                 key = name[len(_PROPERTY_PREFIX) :]
                 if not _PROPERTY_NAME.fullmatch(key):
@@ -68,8 +84,6 @@ class AgentContextStage:
                 context.properties[key] = value
                 if len(context.properties) > _MAX_PROPERTIES:
                     raise InvalidHeader(f"Too many Alephant-Property-* headers: at most {_MAX_PROPERTIES}.", param=name)
-        for header, field in _ID_HEADERS:
-            value = headers.get(header)
-            if value is not None:
-                setattr(context, field, _valid_id(header.title(), value))
+        for field, value in agent_ids(headers).items():
+            setattr(context, field, value)
         return await self.next(call)

@@ -109,6 +109,7 @@ class _Dispatch:
         self.routers = services.routers
         self.timeout = services.settings.upstream.timeout
         self.retries = services.settings.retries
+        self.keyring = services.keyring
         self.attempts = AttemptLoop(
             health=services.health, settings=services.settings.retries, timeout=self.timeout, rng=services.rng
         )
@@ -130,6 +131,9 @@ class _Dispatch:
     async def _send(self, call: Call, deployment: Deployment, spec: ProviderSpec, timeout: float) -> Reply:
         """One attempt at one deployment; ``AttemptError`` when it failed before anything reached the client."""
         model = deployment.target.model
+        if call.principal is not None:  # the workspace's own provider key, when it has one, over the environment's
+            own = self.keyring.governance.provider_key(call.principal.workspace_id, spec.id)
+            spec = spec if own is None else spec.with_key(own)
         if not spec.available:
             raise ProviderNotConfigured(_not_configured(spec), param="model")
         adapter = self.upstreams.adapter(spec)

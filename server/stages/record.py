@@ -35,6 +35,7 @@ class RecordStage:
         self.next = next
         self.prices = services.prices
         self.log_writer = services.log_writer
+        self.metrics = services.metrics
 
     async def __call__(self, call: Call) -> Reply:
         try:
@@ -80,12 +81,18 @@ class RecordStage:
             call.status = "client_disconnected"
             raise
         finally:
-            self._price(call)
-            self._commit(call, status)
+            try:
+                close = getattr(stream, "aclose", None)
+                if close is not None:
+                    await close()  # the inner stages' ends run first: the relay sets the usage relayed so far
+            finally:
+                self._price(call)
+                self._commit(call, status)
 
     def _price(self, call: Call) -> None:
         if call.cost is None and call.target is not None:
-            call.cost = self.prices.cost(call.target.provider.id, call.target.model, call.usage)
+            workspace_id = call.principal.workspace_id if call.principal is not None else None
+            call.cost = self.prices.cost(call.target.provider.id, call.target.model, call.usage, workspace_id)
 
     def _commit(self, call: Call, http_status: int) -> None:
         end = time.perf_counter()
@@ -133,6 +140,7 @@ class RecordStage:
             self.log_writer.submit(row)
         except Exception:  # fail open: a log backend failure (a full disk under the spool) never fails a request
             _log.exception("request %s: its log row could not be queued or spooled", call.request_id)
+        self.metrics.observe(row, call.attempts, error)
 
 
 def _routing_headers(call: Call) -> dict[str, str]:

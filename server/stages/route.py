@@ -1,8 +1,8 @@
 """Route: the deployments a call may go to, its attempt cap and its deadline (the attempt loop's ``Plan``).
 
 A router call (``/router/{id}/...``) goes to the group its model name maps to, with that router's fallbacks; any
-other call to the one target ``resolve`` found. Deployments the key's model policy does not allow are never
-tried (the policy stage refused the call if none of its group's are allowed).
+other call to the one target ``resolve`` found. Deployments the call's model policy (every layer) does not allow
+are never tried (the policy stage refused the call if none of its group's are allowed).
 ``Alephant-Max-Attempts`` and ``Alephant-Deadline-Ms`` change the cap and deadline within the configured limits.
 """
 
@@ -12,11 +12,12 @@ import time
 
 from ..call import Call, Reply
 from ..errors import InvalidHeader
+from ..governance.policy import decide
 from ..pipeline import Handler
 from ..routing.routers import no_fallback
 from ..routing.types import Deployment, Plan
 from ..services import Services
-from .policy import model_allowed
+from .policy import call_agent
 
 __all__ = ["RouteStage"]
 
@@ -36,16 +37,18 @@ class RouteStage:
         self.next = next
         self.routers = services.routers
         self.retries = services.settings.retries
+        self.keyring = services.keyring
 
     async def __call__(self, call: Call) -> Reply:
         assert call.principal is not None and call.target is not None
         retries = self.retries
         attempts = _bounded(call, "Alephant-Max-Attempts", retries.max_attempts_limit)
         deadline_ms = _bounded(call, "Alephant-Deadline-Ms", retries.max_deadline_ms) or retries.deadline_ms
-        patterns = call.principal.models
+        governance = self.keyring.governance
+        layers = governance.layers(call.principal, call_agent(governance, call.principal, call.context.agent_id))
 
         def allowed(deployment: Deployment) -> bool:
-            return model_allowed(patterns, deployment.target.qualified)
+            return decide(layers, deployment.target.qualified).allowed
 
         if call.router_id is not None and call.group is not None:
             group, fallback = call.group, self.routers.router(call.router_id).fallback

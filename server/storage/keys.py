@@ -18,15 +18,16 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.storage.database import Database
+from server.storage.governance import GovernanceStore, ensure_workspace
 from server.storage.records import KeyRecord
 from server.storage.schema import api_keys, as_utc, state_version
+from server.storage.state import KEYS_STATE, bump_version
 
 __all__ = ["KEYS_STATE", "KeyStore", "hash_secret", "new_secret", "secret_prefix"]
 
 SECRET_MARKER = "alk_"
 SECRET_RANDOM_BYTES = 30  # exactly 40 url-safe base64 characters: 240 random bits
 VISIBLE_PREFIX_CHARS = 12
-KEYS_STATE = "keys"  # the state_version row bumped with every key change
 
 
 def new_secret() -> str:
@@ -45,6 +46,14 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+async def _check_references(
+    db: Database, connection: AsyncConnection, workspace_id: str, department_id: str | None, agent_id: str | None
+) -> None:
+    store = GovernanceStore(db)
+    await store.check_department(connection, workspace_id, department_id)
+    await store.check_agent(connection, workspace_id, agent_id)
+
+
 def _new_key_id() -> str:
     return "key_" + secrets.token_hex(8)
 
@@ -52,12 +61,14 @@ def _new_key_id() -> str:
 def _record(row: sa.Row[Any]) -> KeyRecord:
     values = dict(row._mapping)
     values["models"] = tuple(values["models"])
+    values["scopes"] = tuple(values["scopes"])
     return KeyRecord(**values)
 
 
 def _values(record: KeyRecord) -> dict[str, Any]:
     values = {field.name: getattr(record, field.name) for field in dataclasses.fields(record)}
     values["models"] = list(record.models)
+    values["scopes"] = list(record.scopes)
     return values
 
 
@@ -75,6 +86,10 @@ class KeyStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    @property
+    def database(self) -> Database:
+        return self._db
+
     async def create(
         self,
         *,
@@ -83,10 +98,18 @@ class KeyStore:
         models: Iterable[str] = (),
         expires_at: datetime | None = None,
         metadata: Mapping[str, Any] | None = None,
+        department_id: str | None = None,
+        agent_id: str | None = None,
+        scopes: Iterable[str] = (),
+        policy: Mapping[str, Any] | None = None,
     ) -> tuple[KeyRecord, str]:
-        """Mint a key; the secret in the result is the only copy there will ever be."""
-        if isinstance(models, str):
-            raise TypeError("models takes a list of model globs, not a single string")
+        """Mint a key; the secret in the result is the only copy there will ever be.
+
+        The workspace gets its row if it has none; a department or agent that the workspace does not have is
+        ``Unknown``.
+        """
+        if isinstance(models, str) or isinstance(scopes, str):
+            raise TypeError("models and scopes take lists, not a single string")
         secret = new_secret()
         record = KeyRecord(
             id=_new_key_id(),
@@ -98,8 +121,14 @@ class KeyStore:
             created_at=datetime.now(UTC),
             expires_at=None if expires_at is None else as_utc(expires_at),
             metadata=dict(metadata or {}),
+            department_id=department_id,
+            agent_id=agent_id,
+            scopes=tuple(scopes),
+            policy=dict(policy or {}),
         )
         async with self._db.engine.begin() as connection:
+            await _check_references(self._db, connection, workspace_id, department_id, agent_id)
+            await ensure_workspace(self._db, connection, workspace_id)
             await connection.execute(api_keys.insert().values(_values(record)))
             await self._bump_version(connection)
         return record, secret
@@ -114,17 +143,45 @@ class KeyStore:
             rows = (await connection.execute(query)).all()
         return [_record(row) for row in rows]
 
-    async def get(self, key_id: str) -> KeyRecord | None:
+    async def get(self, key_id: str, *, workspace_id: str | None = None) -> KeyRecord | None:
+        query = sa.select(api_keys).where(api_keys.c.id == key_id)
+        if workspace_id is not None:
+            query = query.where(api_keys.c.workspace_id == workspace_id)
         async with self._db.engine.connect() as connection:
-            row = (await connection.execute(sa.select(api_keys).where(api_keys.c.id == key_id))).first()
+            row = (await connection.execute(query)).first()
         return None if row is None else _record(row)
 
-    async def revoke(self, id_or_prefix: str) -> KeyRecord | None:
-        """Revoke by key id or visible prefix; revoking twice returns the key as first revoked.
+    async def update(self, key_id: str, *, workspace_id: str, **changes: Any) -> KeyRecord | None:
+        """Change a live key's models, scopes, policy, expiry, department or agent; None when it has no such key.
+
+        A department or agent the workspace does not have is ``Unknown``.
+        """
+        values: dict[str, Any] = {k: list(v) if k in ("models", "scopes") else v for k, v in changes.items()}
+        if isinstance(values.get("expires_at"), datetime):
+            values["expires_at"] = as_utc(values["expires_at"])
+        where = sa.and_(
+            api_keys.c.id == key_id, api_keys.c.workspace_id == workspace_id, api_keys.c.revoked_at.is_(None)
+        )
+        async with self._db.engine.begin() as connection:
+            await _check_references(
+                self._db, connection, workspace_id, values.get("department_id"), values.get("agent_id")
+            )
+            if values:
+                result = await connection.execute(api_keys.update().where(where).values(**values))
+                if result.rowcount == 0:
+                    return None
+                await self._bump_version(connection)
+            return await self._reload(connection, key_id)
+
+    async def revoke(self, id_or_prefix: str, *, workspace_id: str | None = None) -> KeyRecord | None:
+        """Revoke by key id or visible prefix (within ``workspace_id`` when given); revoking twice returns the
+        key as first revoked.
 
         Raises ``ValueError`` when a prefix names more than one key, rather than guess which one to cut off.
         """
         match = sa.or_(api_keys.c.id == id_or_prefix, api_keys.c.prefix == id_or_prefix)
+        if workspace_id is not None:
+            match = sa.and_(match, api_keys.c.workspace_id == workspace_id)
         async with self._db.engine.begin() as connection:
             found = [_record(row) for row in (await connection.execute(sa.select(api_keys).where(match))).all()]
             exact = [record for record in found if record.id == id_or_prefix]
@@ -160,12 +217,7 @@ class KeyStore:
         return 0 if value is None else int(value)
 
     async def _bump_version(self, connection: AsyncConnection) -> None:
-        upsert = self._db.insert(state_version).values(name=KEYS_STATE, version=1)
-        await connection.execute(
-            upsert.on_conflict_do_update(
-                index_elements=[state_version.c.name], set_={"version": state_version.c.version + 1}
-            )
-        )
+        await bump_version(self._db, connection)
 
     @staticmethod
     async def _reload(connection: AsyncConnection, key_id: str) -> KeyRecord | None:

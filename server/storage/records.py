@@ -27,6 +27,10 @@ class KeyRecord:
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    department_id: str | None = None
+    agent_id: str | None = None  # the agent the key is bound to: its calls act as that agent, and only as it
+    scopes: tuple[str, ...] = ()  # "admin" opens /admin/* for the key's own workspace
+    policy: dict[str, Any] = dataclasses.field(default_factory=dict)  # deny_models, providers, max_tokens
 
 
 @dataclasses.dataclass(slots=True, kw_only=True)

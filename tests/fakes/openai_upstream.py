@@ -345,6 +345,9 @@ class FakeOpenAI:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
+        self.in_flight = 0
+        self.max_in_flight = 0
+        """High-water mark of concurrent chat completions (a handler is in flight until its response is sent)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -439,7 +442,7 @@ class FakeOpenAI:
 
     def _make_app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/v1/chat/completions", self._chat_completions)
+        app.router.add_post("/v1/chat/completions", self._counted_chat_completions)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._list_models)
         app.router.add_get("/v1/models/{model}", self._get_model)
@@ -686,6 +689,14 @@ class FakeOpenAI:
                     return None
             return out
         return None
+
+    async def _counted_chat_completions(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1  # only the fake's own loop thread touches these
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._chat_completions(request)
+        finally:
+            self.in_flight -= 1
 
     async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
         ctx = await self._prelude(request)

@@ -1,0 +1,159 @@
+"""Paid endpoints: one route answers both rails, runs the handler at most once per payment, settles on success.
+
+The steps of a paid call:
+
+1. no payment header: 402 with both challenges (``PAYMENT-REQUIRED`` and ``WWW-Authenticate: Payment``);
+2. verify the payment (``PAYMENT-SIGNATURE`` or ``Authorization: Payment``) through the facilitator, not
+   settling it; a bad one gets the challenges again with the reason;
+3. claim it: insert its unique row (network:token:payer:nonce) in ``payments``; a second request carrying the
+   same payment — concurrent or later — finds the row and gets 409 ``payment_replayed``;
+4. run the handler (forward to the target); on an error answer release the claim, settle nothing;
+5. settle, return the receipt headers, and record revenue in the ledger against the endpoint.
+"""
+
+from __future__ import annotations
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Match, Route
+from starlette.types import Scope
+
+from finance.payments import PaymentRejected, Verified
+
+from ..errors import GatewayError
+from ..responses import openai_error_body
+from .service import PaidEndpoint, Payments
+
+__all__ = ["PaidRoute", "paid_endpoint"]
+
+_HOP_HEADERS = {
+    "host",
+    "content-length",
+    "connection",
+    "authorization",
+    "payment-signature",
+    "x-payment",
+    "transfer-encoding",
+}
+
+
+class PaidRoute(Route):
+    """Matches only the paths of the paid-endpoint snapshot, so it shadows no other route."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        services = getattr(scope["app"].state, "services", None)
+        if scope["type"] != "http" or services is None or scope["path"] not in services.payments.endpoints:
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
+def _error(message: str, *, status: int, code: str, headers: list[tuple[str, str]] | None = None) -> Response:
+    response = Response(
+        openai_error_body(GatewayError(message, status=status, code=code)),
+        status_code=status,
+        media_type="application/json",
+    )
+    for name, value in headers or []:
+        response.headers.append(name, value)
+    return response
+
+
+async def _challenge(endpoint: PaidEndpoint, request: Request, message: str, code: str) -> Response:
+    headers = await endpoint.offer.challenge(
+        str(request.url), request.method, error=None if code == "payment_required" else message
+    )
+    return _error(message, status=402, code=code, headers=headers)
+
+
+async def _forward(target: str, request: Request) -> httpx.Response:
+    headers = {name: value for name, value in request.headers.items() if name.lower() not in _HOP_HEADERS}
+    url = target + (f"?{request.url.query}" if request.url.query else "")
+    async with httpx.AsyncClient(timeout=60) as client:
+        return await client.request(request.method, url, headers=headers, content=await request.body())
+
+
+async def paid_endpoint(request: Request) -> Response:
+    payments: Payments = request.app.state.services.payments
+    endpoint = payments.endpoints[request.url.path]
+    offer = endpoint.offer
+    signature = request.headers.get("payment-signature")
+    authorization = request.headers.get("authorization") or ""
+    if not signature and not authorization.lower().startswith("payment "):
+        price = offer.terms.display_amount
+        return await _challenge(
+            endpoint, request, f"Payment required: {price} USD per call (x402 or MPP).", "payment_required"
+        )
+    try:
+        verified = await (offer.verify_x402(signature) if signature else offer.verify_mpp(authorization))
+    except PaymentRejected as exc:
+        if exc.status == 402:
+            return await _challenge(endpoint, request, str(exc), exc.reason)
+        return _error(str(exc), status=exc.status, code="payment_rejected")
+    payment_id = await payments.store.claim(
+        claim=verified.claim,
+        direction="in",
+        rail=verified.rail,
+        workspace_id=endpoint.workspace_id,
+        endpoint_id=endpoint.id,
+        payer=verified.payer,
+        pay_to=offer.terms.pay_to,
+        amount_nano=verified.amount_nano,
+        url=str(request.url),
+    )
+    if payment_id is None:
+        return _error(
+            "This payment was already used for another request; sign a new payment for each call.",
+            status=409,
+            code="payment_replayed",
+        )
+    try:
+        upstream = await _forward(endpoint.target, request)
+    except httpx.HTTPError as exc:
+        await payments.store.release(payment_id)
+        return _error(
+            f"The paid endpoint's target failed ({type(exc).__name__}); you were not charged.",
+            status=502,
+            code="upstream_unavailable",
+        )
+    if upstream.status_code >= 400:
+        await payments.store.release(payment_id)
+        return Response(
+            upstream.content, status_code=upstream.status_code, media_type=upstream.headers.get("content-type")
+        )
+    return await _settle(request, payments, endpoint, verified, payment_id, upstream)
+
+
+async def _settle(
+    request: Request,
+    payments: Payments,
+    endpoint: PaidEndpoint,
+    verified: Verified,
+    payment_id: str,
+    upstream: httpx.Response,
+) -> Response:
+    offer = endpoint.offer
+    try:
+        reference, headers = await (
+            offer.settle_x402(verified) if verified.rail == "x402" else offer.settle_mpp(verified)
+        )
+    except PaymentRejected as exc:
+        await payments.store.finish(payment_id, status="failed")
+        return _error(str(exc), status=402, code=exc.reason)
+    await payments.store.finish(payment_id, status="settled", reference=reference)
+    await request.app.state.services.ledger.record(
+        workspace_id=endpoint.workspace_id,
+        kind="revenue",
+        amount_nano=verified.amount_nano,
+        idempotency_key=f"payment:{verified.claim}",
+        endpoint=endpoint.id,
+        vendor=verified.payer,
+        description=f"{verified.rail} payment for {endpoint.path}",
+        metadata={"rail": verified.rail, "payer": verified.payer, "reference": reference, "payment_id": payment_id},
+    )
+    response = Response(
+        upstream.content, status_code=upstream.status_code, media_type=upstream.headers.get("content-type")
+    )
+    for name, value in headers:
+        response.headers[name] = value
+    return response

@@ -1,0 +1,54 @@
+"""Log retention: a background task that deletes request-log rows and spans older than ``log.retention_days``.
+
+It runs once at start-up and then every ``log.retention_interval`` seconds (hourly by default), deleting in
+batches (``LogSearch.prune``), never on the request path. Several workers or replicas may each run it: the
+deletes are idempotent, so the only cost is a repeated, cheap query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+
+from .storage.log_search import LogSearch
+
+__all__ = ["Retention"]
+
+_log = logging.getLogger("alephant.retention")
+
+
+class Retention:
+    """Usage: ``Retention(LogSearch(db), days=30, interval=3600).start()``, then ``await retention.stop()``."""
+
+    def __init__(self, search: LogSearch, *, days: int, interval: float) -> None:
+        self._search = search
+        self._days = days
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="alephant-log-retention")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def prune_once(self) -> int:
+        cutoff = datetime.now(tz=UTC) - timedelta(days=self._days)
+        removed = await self._search.prune(cutoff)
+        if removed:
+            _log.info("log retention: deleted %d request-log rows older than %s", removed, cutoff.isoformat())
+        return removed
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.prune_once()
+            except Exception as exc:  # the store may be down; the next pass catches up
+                _log.warning("log retention pass failed: %s", type(exc).__name__)
+            await asyncio.sleep(self._interval)
