@@ -11,9 +11,7 @@ import base64
 import binascii
 import dataclasses
 import functools
-import os
 import re
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -29,21 +27,21 @@ from finance.money import to_nano
 
 from .admin.common import json_response, read_body
 from .call import Principal
-from .errors import GatewayError, InvalidRequest, NotFound, PolicyDenied
+from .errors import GatewayError, InvalidRequest, PolicyDenied
 from .metrics import CONTENT_TYPE
 from .responses import openai_error_body
+from .runs import Runs, new_id
 from .services import Services
 from .stages import authenticate_request
 from .stages.agent_context import _ID, _PROPERTY_NAME
 from .storage.log_search import LogFilter, LogSearch
-from .storage.runs import RUN_STATUSES, RunExists, RunStore, SpanRecord, SpanStore
-from .traces import build_trace, log_json, run_json, summary_json
+from .storage.runs import RUN_STATUSES, RunStore, SpanRecord
+from .traces import log_json, run_json, summary_json
 
 __all__ = ["routes"]
 
 ID_PATTERN = f"^{_ID.pattern}$"  # the same ids as the Alephant-*-Id headers accept
 MAX_JSON_BYTES = 16 * 1024
-MAX_TRACE_REQUESTS = 10_000
 _LOG_PARAMS = frozenset(
     {"key_id", "agent_id", "run_id", "session_id", "model", "provider", "status", "from", "to", "limit", "cursor"}
 )
@@ -57,10 +55,6 @@ class Caller:
     principal: Principal
     workspace_id: str
     services: Services
-
-
-def _new_id(prefix: str) -> str:
-    return f"{prefix}_{int(time.time() * 1000):012x}{os.urandom(8).hex()}"
 
 
 def _caller(request: Request) -> Caller:
@@ -202,60 +196,28 @@ def _utc(value: datetime) -> datetime:
 @_endpoint
 async def start_run(request: Request, caller: Caller) -> Response:
     body = await read_body(request, RunIn)
-    agent_id = body.agent_id or caller.principal.agent_id
-    if caller.principal.agent_id is not None and agent_id != caller.principal.agent_id:
-        raise PolicyDenied(
-            f"This key acts as agent '{caller.principal.agent_id}' and may not start runs of '{agent_id}'.",
-            param="agent_id",
-        )
-    run_id = body.run_id or _new_id("run")
-    try:
-        run = await RunStore(caller.services.database).create(
-            workspace_id=caller.workspace_id,
-            run_id=run_id,
-            agent_id=agent_id,
-            key_id=caller.principal.key_id,
-            metadata=_bounded_json(body.metadata, "metadata"),
-            now=datetime.now(tz=UTC),
-        )
-    except RunExists:
-        raise InvalidRequest(
-            f"Run '{run_id}' already exists in this workspace; choose another run_id or omit it.",
-            param="run_id",
-            code="run_exists",
-            status=409,
-        ) from None
+    run = await Runs(caller.services.database).start(
+        caller.principal,
+        caller.workspace_id,
+        run_id=body.run_id,
+        agent_id=body.agent_id,
+        metadata=_bounded_json(body.metadata, "metadata"),
+    )
     return json_response(run_json(run), status=201)
 
 
 @_endpoint
 async def end_run(request: Request, caller: Caller) -> Response:
     body = await read_body(request, RunEndIn)
-    run_id = request.path_params["run_id"]
-    run = await RunStore(caller.services.database).end(
-        caller.workspace_id, run_id, status=body.status, now=datetime.now(tz=UTC)
+    run = await Runs(caller.services.database).end(
+        caller.workspace_id, request.path_params["run_id"], status=body.status
     )
-    if run is None:
-        raise NotFound(
-            f"No run '{run_id}' was started in this workspace (POST /v1/runs starts one; runs named only in "
-            "Alephant-Run-Id headers have nothing to end).",
-            code="run_not_found",
-        )
     return json_response(run_json(run))
 
 
 @_endpoint
 async def get_run(request: Request, caller: Caller) -> Response:
-    run_id = request.path_params["run_id"]
-    database = caller.services.database
-    store = RunStore(database)
-    run = await store.get(caller.workspace_id, run_id)
-    requests = await store.requests(caller.workspace_id, run_id, limit=MAX_TRACE_REQUESTS + 1)
-    spans = await SpanStore(database).for_run(caller.workspace_id, run_id)
-    if run is None and not requests and not spans:
-        raise NotFound(f"No run '{run_id}' in this workspace.", code="run_not_found")
-    truncated = len(requests) > MAX_TRACE_REQUESTS
-    return json_response(build_trace(run_id, run, requests[:MAX_TRACE_REQUESTS], spans, truncated=truncated))
+    return json_response(await Runs(caller.services.database).trace(caller.workspace_id, request.path_params["run_id"]))
 
 
 @_endpoint
@@ -286,15 +248,8 @@ async def add_span(request: Request, caller: Caller) -> Response:
     ended = _utc(body.ended_at) if body.ended_at is not None else None
     if ended is not None and ended < started:
         raise InvalidRequest("ended_at is before started_at.", param="ended_at")
-    database = caller.services.database
-    if not await RunStore(database).exists(caller.workspace_id, run_id):
-        raise NotFound(
-            f"No run '{run_id}' in this workspace; start it with POST /v1/runs or send requests with its "
-            "Alephant-Run-Id first.",
-            code="run_not_found",
-        )
     span = SpanRecord(
-        id=body.id or _new_id("spn"),
+        id=body.id or new_id("spn"),
         workspace_id=caller.workspace_id,
         run_id=run_id,
         kind=body.kind,
@@ -308,9 +263,7 @@ async def add_span(request: Request, caller: Caller) -> Response:
         cost_nano=to_nano(body.cost_usd) if body.cost_usd is not None else 0,
         attributes=_bounded_json(body.attributes, "attributes"),
     )
-    if not await SpanStore(database).add(span):
-        message = f"Span '{span.id}' already exists; choose another id or omit it."
-        raise InvalidRequest(message, param="id", code="span_exists", status=409)
+    await Runs(caller.services.database).add_span(span)
     return json_response(dataclasses.asdict(span), status=201)
 
 

@@ -31,12 +31,13 @@ from ..limits import Limiter, LimitsUnavailable
 from ..limits.limiter import BudgetRefused
 from ..limits.types import Admission
 from ..responses import error_response
+from ..services import Services
 from ..stages import authenticate_request
 from ..stages.agent_context import agent_ids
 from .service import Payments
 from .wallets import wallet_context
 
-__all__ = ["FetchIn", "fetch"]
+__all__ = ["FetchIn", "fetch", "pay_and_fetch"]
 
 
 class FetchIn(BaseModel):
@@ -111,15 +112,34 @@ async def fetch(request: Request) -> Response:
 
 
 async def _fetch(request: Request) -> Response:
-    services = request.app.state.services
-    payments: Payments = services.payments
+    services: Services = request.app.state.services
     principal = authenticate_request(services.keyring, request.headers.get("authorization"))
-    agent_id = principal.agent_id or agent_ids(request.headers).get("agent_id")
+    ids = agent_ids(request.headers)
+    claimed = ids.get("agent_id")
+    if principal.agent_id is not None and claimed not in (None, principal.agent_id):
+        raise PolicyDenied(
+            f"This key is bound to agent '{principal.agent_id}' and may not pay as '{claimed}'.",
+            param="Alephant-Agent-Id",
+        )
+    context = AgentContext(
+        agent_id=principal.agent_id or claimed, run_id=ids.get("run_id"), session_id=ids.get("session_id")
+    )
+    body = await read_body(request, FetchIn)
+    answer, payment = await pay_and_fetch(services, principal, context, body)
+    return _relay(answer, payment)
+
+
+async def pay_and_fetch(
+    services: Services, principal: Principal, context: AgentContext, body: FetchIn
+) -> tuple[httpx.Response, dict[str, Any] | None]:
+    """Fetch ``body.url`` as the context's agent, paying its 402 (x402 or MPP) from the agent's wallet within
+    policy and budgets; the answer, and the payment made (None when none was asked for)."""
+    payments: Payments = services.payments
+    agent_id = context.agent_id
     if not agent_id:
         raise InvalidRequest(
             "Name the paying agent with the Alephant-Agent-Id header (its wallet pays).", param="Alephant-Agent-Id"
         )
-    body = await read_body(request, FetchIn)
     wallet = await payments.store.wallet(principal.workspace_id, agent_id)
     if wallet is None:
         raise NotFound(
@@ -137,15 +157,13 @@ async def _fetch(request: Request) -> Response:
         try:
             first = await client.request(body.method, body.url, headers=body.headers, content=content)
             if first.status_code != 402:
-                return _relay(first, None)
+                return first, None
             quote = _choose(
                 quotes(first.headers.get("payment-required"), first.headers.get_list("www-authenticate")),
                 payments,
                 wallet,
                 max_nano,
             )
-            ids = agent_ids(request.headers)
-            context = AgentContext(agent_id=agent_id, run_id=ids.get("run_id"), session_id=ids.get("session_id"))
             hold = await _reserve(services.limiter, principal, context, quote.amount_nano)
             spent = 0  # what the hold commits: the price once a signature exists, until a refusal says otherwise
             try:
@@ -203,18 +221,15 @@ async def _fetch(request: Request) -> Response:
                 "payment_id": payment_id,
             },
         )
-    return _relay(
-        paid,
-        {
-            "id": payment_id,
-            "rail": quote.rail,
-            "amount_usd": format_usd(quote.amount_nano),
-            "amount_nano": quote.amount_nano,
-            "pay_to": quote.pay_to,
-            "network": quote.asset.network,
-            "settled": settled,
-        },
-    )
+    return paid, {
+        "id": payment_id,
+        "rail": quote.rail,
+        "amount_usd": format_usd(quote.amount_nano),
+        "amount_nano": quote.amount_nano,
+        "pay_to": quote.pay_to,
+        "network": quote.asset.network,
+        "settled": settled,
+    }
 
 
 def _relay(response: httpx.Response, payment: dict[str, Any] | None) -> Response:
