@@ -1,9 +1,11 @@
 """The benchmark harness (issue 11): every scenario against the mock directly, the aiohttp floor, the gateway and
 LiteLLM, in one run on one machine.
 
-Scenarios: (a) bare pass-through, (b) governed path on PostgreSQL, (c) streaming (throughput, time to first
-token, inter-chunk gaps), (d) Anthropic-ingress translation, (e) ``--workers 2`` scaling; plus added latency at a
-fixed 1,000 RPS (open loop), RSS over 1M governed requests, and a py-spy profile of the governed path.
+Scenarios: (a) bare pass-through, (b) full governance (virtual key, policy, budget reservation and rate and
+concurrency limits on Redis, request log on PostgreSQL, cost) next to the same gateway without limit rules, (c)
+streaming (throughput, time to first token, inter-chunk gaps), (d) Anthropic-ingress translation, (e) ``--workers
+2`` scaling; plus added latency at a fixed 1,000 RPS (open loop), RSS over 1M governed requests, and a py-spy
+profile of the governed path. Every governed request must be answered: a refusal (402/429) voids the numbers.
 
     python -m bench            # the full run (~15 min): writes bench/RESULTS.md and bench/results.png
     python -m bench --quick    # a smoke of the harness (< 60 s): tiny durations, no LiteLLM, no timed bar
@@ -30,7 +32,7 @@ from pathlib import Path
 import asyncpg
 import uvloop
 
-from bench import load, report, targets
+from bench import governance, load, report, targets
 from bench.profile import record, summarize
 from bench.targets import Target
 
@@ -176,14 +178,17 @@ def _log_rows(database_url: str) -> int:
     return asyncio.run(count())
 
 
-def _virtual_key(config: Path, database_url: str, work: Path) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALEPHANT_")}
-    env.update(PYTHONPATH=str(work / "src"), ALEPHANT_CONFIG=str(config), ALEPHANT_DATABASE_URL=database_url)
-    env.update(ALEPHANT_DATA_DIR=str(work / "cli-data"))
-    command = [sys.executable, "-m", "server", "keys", "create", "--name", "bench", "--models", "bench/*", "--json"]
-    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True, cwd=work).stdout
-    secret: str = json.loads(out.strip().splitlines()[-1])["secret"]
-    return secret
+@contextlib.contextmanager
+def _redis(url: str) -> Iterator[tuple[str, str]]:
+    """The run's Redis (URL, key prefix of its own); the run's counters are deleted afterwards."""
+    problem = governance.redis_problem(url)
+    if problem:
+        sys.exit(problem)
+    prefix = f"alephant-bench-{os.getpid()}:"
+    try:
+        yield url, prefix
+    finally:
+        governance.drop_redis_keys(url, prefix)
 
 
 def _rate(run: Run, scenario: str, target: Target, body: str) -> None:
@@ -262,6 +267,9 @@ def main() -> None:
         default="postgresql://postgres@127.0.0.1:5432/postgres",
         help="a PostgreSQL URL allowed to create and drop a throwaway database",
     )
+    parser.add_argument(
+        "--redis", default="redis://127.0.0.1:6379/0", help="the Redis the governed gateways keep their limits in"
+    )
     parser.add_argument("--no-litellm", action="store_true", help="skip LiteLLM (and its install)")
     parser.add_argument("--soak", type=int, help="requests for the RSS soak (default 1,000,000; quick 2,000)")
     args = parser.parse_args()
@@ -294,6 +302,9 @@ def main() -> None:
         chart = report.chart(payload, targets.ROOT / "bench" / "results.png", targets.LITELLM_VENV / "bin" / "python")
         print(chart)
     print(f"\nfinished in {run.extra['elapsed_s']} s")
+    void = report.refused(payload)
+    if void:
+        sys.exit("the numbers are void: the gateway failed or refused requests (" + "; ".join(void) + ")")
 
 
 def _scenarios(run: Run, stack: contextlib.ExitStack, args: argparse.Namespace) -> None:
@@ -315,6 +326,8 @@ def _scenarios(run: Run, stack: contextlib.ExitStack, args: argparse.Namespace) 
             )
             run.extra["litellm"] = lite.name
     pg = stack.enter_context(_postgres(args.postgres))
+    redis = stack.enter_context(_redis(args.redis))
+    run.extra["limits_backend"] = f"Redis ({args.redis}, keys under {redis[1]!r}, deleted after the run)"
     governed_url = pg or f"sqlite:///{work / 'governed.db'}"
     run.extra["governed_store"] = "PostgreSQL (throwaway database)" if pg else "SQLite (PostgreSQL unreachable)"
     servers = ["uvicorn", "granian"] if shutil.which("granian", path=str(Path(sys.executable).parent)) else ["uvicorn"]
@@ -341,28 +354,40 @@ def _scenarios(run: Run, stack: contextlib.ExitStack, args: argparse.Namespace) 
         run.throughput(scenario, mock, body, path)
         run.throughput(scenario, floor, body, path)
     governed: dict[str, Target] = {}
-    secret = ""
+    tenants: governance.Tenants | None = None
     for server in servers:
         gw = stack.enter_context(
-            targets.gateway(f"gateway ({server})", work=work, config=priced, database_url=governed_url, server=server)
+            targets.gateway(
+                f"gateway ({server})", work=work, config=priced, database_url=governed_url, server=server, redis=redis
+            )
         )
-        if not secret:  # a virtual key limited to bench/* (the policy stage checks it), not the master key
-            secret = _virtual_key(priced, governed_url, work)
-            time.sleep(1.5)  # the key snapshot refreshes every second
-        gw.headers = {"Authorization": f"Bearer {secret}"}
+        if tenants is None:
+            tenants = governance.provision(gw.base, targets.GATEWAY_KEY)
+            time.sleep(1.5)  # the key and limits snapshots refresh every second
+        gw.headers = {"Authorization": f"Bearer {tenants.limited}"}
+        unlimited = dataclasses.replace(
+            gw, name=f"{gw.name}, no limits", headers={"Authorization": f"Bearer {tenants.open}"}
+        )
         governed[server] = gw
         rows_before = _log_rows(governed_url)
         requests = 0
-        for scenario, body, path in (
-            ("(b) governed", CHAT, CHAT_PATH),
-            ("(c) streaming", STREAM, CHAT_PATH),
-            ("(d) Anthropic ingress", MESSAGES, MESSAGES_PATH),
+        for scenario, target, body, path in (
+            ("(b) governed", gw, CHAT, CHAT_PATH),
+            ("(b) governed", unlimited, CHAT, CHAT_PATH),
+            ("(c) streaming", gw, STREAM, CHAT_PATH),
+            ("(d) Anthropic ingress", gw, MESSAGES, MESSAGES_PATH),
         ):
-            row = run.throughput(scenario, gw, body, path)
+            row = run.throughput(scenario, target, body, path)
             requests += int(row.rps * plan.duration)
         time.sleep(1.5)
         written = _log_rows(governed_url) - rows_before
         run.extra.setdefault("log_rows", {})[gw.name] = {"rows": written, "approx_requests": requests}  # type: ignore[index]
+        window = governance.budget_window(gw.base, targets.GATEWAY_KEY, tenants.budget_id)
+        run.extra.setdefault("budget_window", {})[gw.name] = window  # type: ignore[index]
+        run.say(
+            f"  budget window after {gw.name}: spent {window['spent_nano']:,} nano-USD, "
+            f"still reserved {window['reserved_nano']:,} after {window['settled_s']} s"
+        )
     if lite:
         for scenario, body, path in (
             ("(b) governed", CHAT, CHAT_PATH),
@@ -383,7 +408,7 @@ def _scenarios(run: Run, stack: contextlib.ExitStack, args: argparse.Namespace) 
     run.throughput("(e) workers", main_gw, CHAT, connections=64)
     run.rows[-1].target = "gateway (uvicorn) 1 worker"
     with targets.gateway(
-        "gateway (uvicorn) 2 workers", work=work, config=priced, database_url=governed_url, workers=2
+        "gateway (uvicorn) 2 workers", work=work, config=priced, database_url=governed_url, workers=2, redis=redis
     ) as gw2:
         gw2.headers = main_gw.headers
         time.sleep(1.0)

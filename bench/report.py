@@ -8,7 +8,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-__all__ = ["bar", "chart", "tables", "write_results"]
+from bench import governance
+
+__all__ = ["bar", "chart", "refused", "tables", "write_results"]
 
 NOTES_MARKER = "<!-- Everything below this line is kept when the harness rewrites this file. -->"
 SCENARIOS = ("(a) pass-through", "(b) governed", "(c) streaming", "(d) Anthropic ingress", "(e) workers")
@@ -23,7 +25,19 @@ def _rows(payload: dict[str, Any], scenario: str) -> list[dict[str, Any]]:
 
 
 def _find(payload: dict[str, Any], scenario: str, prefix: str) -> dict[str, Any] | None:
-    return next((r for r in _rows(payload, scenario) if r["target"].startswith(prefix)), None)
+    """The row of the target named ``prefix``, else the first whose name starts with it."""
+    rows = _rows(payload, scenario)
+    exact = next((r for r in rows if r["target"] == prefix), None)
+    return exact or next((r for r in rows if r["target"].startswith(prefix)), None)
+
+
+def refused(payload: dict[str, Any]) -> list[str]:
+    """Every gateway measurement with failed or refused requests: a governed row with any voids the run's
+    numbers, because a 402/429 answer costs less than a served call."""
+    found = [f"{r['scenario']} / {r['target']}: {r['errors']}" for r in payload["rows"] if r["errors"]]
+    found += [f"fixed rate / {n}: {int(r['errors'])}" for n, r in payload.get("fixed_rate", {}).items() if r["errors"]]
+    found += [f"TTFT / {n}: {int(r['errors'])}" for n, r in payload.get("ttft", {}).items() if r["errors"]]
+    return [line for line in found if "gateway" in line]
 
 
 def tables(payload: dict[str, Any]) -> str:
@@ -48,10 +62,10 @@ def tables(payload: dict[str, Any]) -> str:
         out += ["| target | sent RPS | p50 ms | p99 ms | added p50 | added p99 | schedule lag p99 ms | errors |"]
         out.append("|---|--:|--:|--:|--:|--:|--:|--:|")
         for name, r in rates.items():
-            added = (r["p50"] - direct["p50"], r["p99"] - direct["p99"]) if direct and name != "mock (direct)" else None
+            extra = (r["p50"] - direct["p50"], r["p99"] - direct["p99"]) if direct and name != "mock (direct)" else None
             out.append(
                 f"| {name} | {_n(r['rate'], 0)} | {_n(r['p50'], 3)} | {_n(r['p99'], 3)} "
-                f"| {_n(added[0], 3) if added else '–'} | {_n(added[1], 3) if added else '–'} "
+                f"| {_n(extra[0], 3) if extra else '–'} | {_n(extra[1], 3) if extra else '–'} "
                 f"| {_n(r['lag_p99'], 3)} | {int(r['errors'])} |"
             )
         out.append("")
@@ -69,6 +83,18 @@ def tables(payload: dict[str, Any]) -> str:
                 f"| {'–' if is_direct else _n(r['gap_mean'] - direct['gap_mean'], 3)} | {int(r['streams'])} |"
             )
         out.append("")
+    windows = payload.get("budget_window", {})
+    if windows:
+        out += ["### The limited workspace's budget window after each governed gateway's scenarios", ""]
+        out += [
+            "| gateway | spent nano-USD | still reserved nano-USD | s until nothing was reserved |",
+            "|---|--:|--:|--:|",
+        ]
+        out += [
+            f"| {n} | {w['spent_nano']:,} | {w['reserved_nano']:,} | {w.get('settled_s', '–')} |"
+            for n, w in windows.items()
+        ]
+        out.append("")
     soak = payload.get("soak")
     if soak:
         samples = soak["samples"]
@@ -83,6 +109,11 @@ def bar(payload: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     checks: list[tuple[str, str, bool | None]] = []
     gov = _find(payload, "(b) governed", "gateway (uvicorn)")
     lite = _find(payload, "(b) governed", "LiteLLM")
+    if payload["rows"]:
+        void = refused(payload)
+        checks.append(
+            ("Every gateway request answered (else the numbers are void)", "; ".join(void) or "0 errors", not void)
+        )
     if gov:
         checks.append(("Governed path ≥ 4,000 RPS", f"{gov['rps']:,.0f} RPS", gov["rps"] >= 4000))
         if lite and lite["rps"] > 0:
@@ -170,6 +201,13 @@ def write_results(payload: dict[str, Any], path: Path) -> None:
         "worker, **no database** (its Prisma engine downloads binaries at run time, which cannot work offline), "
         "no Redis, master key auth only.",
         f"- **governed store**: {payload.get('governed_store')}",
+        f"- **limits backend**: {payload.get('limits_backend')}",
+        "- **(b) governed**: a virtual key limited to `bench/*` in a workspace with a monthly budget "
+        f"(${governance.BUDGET_USD}), an rpm limit ({governance.RPM:,}) and a concurrency limit "
+        f"({governance.CONCURRENCY:,}), all out of reach, so each request pays one admission and one commit Lua call "
+        "on Redis and is never refused; auth, policy, the request log and cost as always. `no limits`: the same "
+        "gateway process, a key in a workspace without rules (the limits stage is one dict lookup). (c)-(e), the "
+        "fixed rate, TTFT, the soak and the profile use the key with limits.",
         f"- **throughput**: `wrk -t2 -c{plan['connections']} -d{plan['duration']:g}s --latency -s <post.lua> URL` "
         f"after a {plan['warmup']:g} s warm-up; (e) uses `-c64`. wrk, the mock, PostgreSQL and the target all share "
         "the machine's cores.",

@@ -169,8 +169,16 @@ def gateway_config(work: Path, upstream: str, *, priced: bool) -> Path:
 
 @contextlib.contextmanager
 def gateway(
-    name: str, *, work: Path, config: Path, database_url: str, server: str = "uvicorn", workers: int = 1
+    name: str,
+    *,
+    work: Path,
+    config: Path,
+    database_url: str,
+    server: str = "uvicorn",
+    workers: int = 1,
+    redis: tuple[str, str] | None = None,
 ) -> Iterator[Target]:
+    """A gateway on ``database_url``; ``redis`` (URL, key prefix) puts its limits on Redis under that prefix."""
     port = free_port()
     data_dir = work / f"data-{port}"
     env = _env(
@@ -180,6 +188,8 @@ def gateway(
         ALEPHANT_DATA_DIR=str(data_dir),
         ALEPHANT_PORT=str(port),
     )
+    if redis is not None:
+        env.update(ALEPHANT_REDIS_URL=redis[0], ALEPHANT_LIMITS__REDIS_PREFIX=redis[1])
     bin_dir = Path(sys.executable).parent
     if server == "granian":
         command = [str(bin_dir / "granian"), "--interface", "asgi", "--factory", "--loop", "uvloop"]

@@ -58,6 +58,7 @@ from .storage.log_search import LogSearch
 from .storage.prices import PriceStore
 from .storage.spool_slots import claim_spool_slot
 from .stored_responses import StoredResponses
+from .telemetry import telemetry_lifespan
 
 __all__ = [
     "MOUNTS_GROUP",
@@ -168,6 +169,7 @@ async def services_lifespan(settings: Settings) -> AsyncIterator[Services]:
         await payments.load()
         payments.start()
         stack.push_async_callback(payments.stop)
+        telemetry = await stack.enter_async_context(telemetry_lifespan(settings))  # spans, archive, sinks
         services = Services(
             settings=settings,
             database=database,
@@ -181,6 +183,7 @@ async def services_lifespan(settings: Settings) -> AsyncIterator[Services]:
             metrics=Metrics(known_model=lambda provider, name: catalog.model_info(provider, name) is not None),
             stored_responses=stored,
             payments=payments,
+            telemetry=telemetry,
             routers=routers,
             router_sync=router_sync,
             health=Health(settings.health),

@@ -31,6 +31,7 @@ from .commands_governance import (
     workspaces_app,
 )
 from .commands_limits import budgets_app, limits_app
+from .commands_payments import paid_endpoints_app, wallets_app
 from .commands_runs import logs_prune, logs_search, runs_app
 from .config import ConfigError, Settings, load_settings
 from .storage import Database, KeyRecord, KeyStore, LogQuery, LogRow
@@ -59,6 +60,8 @@ app.add_typer(departments_app, name="departments")
 app.add_typer(agents_app, name="agents")
 app.add_typer(provider_keys_app, name="provider-keys")
 app.add_typer(master_key_app, name="master-key")
+app.add_typer(paid_endpoints_app, name="paid-endpoints")
+app.add_typer(wallets_app, name="wallets")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

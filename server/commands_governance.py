@@ -27,13 +27,15 @@ from .governance.models import AgentIn, WorkspaceIn
 from .governance.policy import PolicySpec
 from .master_key import master_key_path, resolve_master_key
 from .storage import Database
-from .storage.governance import Conflict, GovernanceStore, Unknown
+from .storage.governance import Conflict, GovernanceStore, InUse, Unknown
 
 __all__ = ["agents_app", "departments_app", "master_key_app", "policy_options", "provider_keys_app", "workspaces_app"]
 
-workspaces_app = typer.Typer(help="Create and list workspaces.", no_args_is_help=True)
-departments_app = typer.Typer(help="Create and list departments of a workspace.", no_args_is_help=True)
-agents_app = typer.Typer(help="Register, list and show agents (Agent IDs) of a workspace.", no_args_is_help=True)
+workspaces_app = typer.Typer(help="Create, list and delete workspaces.", no_args_is_help=True)
+departments_app = typer.Typer(help="Create, list and delete departments of a workspace.", no_args_is_help=True)
+agents_app = typer.Typer(
+    help="Register, list, show and delete agents (Agent IDs) of a workspace.", no_args_is_help=True
+)
 provider_keys_app = typer.Typer(help="Bring your own provider keys (stored encrypted).", no_args_is_help=True)
 master_key_app = typer.Typer(help="Rotate the master key (re-encrypts every provider key).", no_args_is_help=True)
 
@@ -74,7 +76,7 @@ def _run(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(run())
-    except (Conflict, Unknown) as exc:
+    except (Conflict, InUse, Unknown) as exc:
         raise _fail(str(exc)) from None
     except (OSError, ConnectionError) as exc:
         raise _fail(f"cannot reach the store: {exc}") from None
@@ -165,6 +167,15 @@ def workspaces_list(as_json: JsonOption = False, config: ConfigOption = None) ->
     _print([_asdict(r) for r in records], ("id", "name", "time_zone", "policy", "created_at"), as_json)
 
 
+@workspaces_app.command("delete")
+def workspaces_delete(
+    workspace_id: Annotated[str, typer.Argument(help="The workspace id.")], config: ConfigOption = None
+) -> None:
+    """Delete a workspace that owns nothing any more (never 'default'); its log rows and ledger entries stay."""
+    record = _run(_settings(config), lambda db: GovernanceStore(db).delete_workspace(workspace_id))
+    out.print(f"Deleted workspace {record.id}.", highlight=False)
+
+
 # --- departments ---
 
 
@@ -191,6 +202,17 @@ def departments_list(
     """List a workspace's departments."""
     records = _run(_settings(config), lambda db: GovernanceStore(db).departments(workspace))
     _print([_asdict(r) for r in records], ("id", "workspace_id", "name", "created_at"), as_json)
+
+
+@departments_app.command("delete")
+def departments_delete(
+    department_id: Annotated[str, typer.Argument(help="The department's id (dep_...).")],
+    workspace: WorkspaceOption = "default",
+    config: ConfigOption = None,
+) -> None:
+    """Delete a department no live key, agent or budget refers to."""
+    record = _run(_settings(config), lambda db: GovernanceStore(db).delete_department(workspace, department_id))
+    out.print(f"Deleted department {record.id} ({record.name}).", highlight=False)
 
 
 # --- agents ---
@@ -254,6 +276,17 @@ def agents_show(
     """Show one agent as JSON."""
     record = _run(_settings(config), lambda db: GovernanceStore(db).agent(workspace, agent_id))
     print(json.dumps(_asdict(record), default=str, indent=2))
+
+
+@agents_app.command("delete")
+def agents_delete(
+    agent_id: Annotated[str, typer.Argument(help="The Agent ID.")],
+    workspace: WorkspaceOption = "default",
+    config: ConfigOption = None,
+) -> None:
+    """Delete an agent no live key, budget, limit or wallet refers to; its log rows keep its id."""
+    record = _run(_settings(config), lambda db: GovernanceStore(db).delete_agent(workspace, agent_id))
+    out.print(f"Deleted agent {record.id} from workspace {record.workspace_id}.", highlight=False)
 
 
 # --- provider keys ---

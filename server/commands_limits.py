@@ -23,8 +23,9 @@ from finance.money import format_usd, to_nano
 
 from .config import ConfigError, load_settings
 from .limits import LimitStore
-from .limits.types import BUDGET_SCOPES, LIMIT_KINDS, LIMIT_SCOPES
+from .limits.types import BUDGET_SCOPES, LIMIT_KINDS, LIMIT_SCOPES, BudgetRule
 from .storage import Database
+from .storage.governance import GovernanceStore
 from .storage.schema import budgets, limits
 
 __all__ = ["budgets_app", "limits_app"]
@@ -52,7 +53,7 @@ def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
     return value
 
 
-def _with_store(config: Path | None, work: Callable[[LimitStore], Awaitable[T]]) -> T:
+def _with_store(config: Path | None, work: Callable[[Database], Awaitable[T]]) -> T:
     try:
         settings = load_settings(config)
     except ConfigError as exc:
@@ -61,7 +62,7 @@ def _with_store(config: Path | None, work: Callable[[LimitStore], Awaitable[T]])
     async def run() -> T:
         async with Database(settings.resolved_database_url) as database:
             await database.migrate()
-            return await work(LimitStore(database))
+            return await work(database)
 
     try:
         return asyncio.run(run())
@@ -76,7 +77,9 @@ def budgets_create(
     limit: Annotated[str, typer.Option(help="USD per period, as a decimal, e.g. 25.00.")],
     scope_id: Annotated[str | None, typer.Option(help="The key/agent/run/... id; omit for each one.")] = None,
     mode: Annotated[str, typer.Option(help="hard (refuse, 402) or soft (alert only).")] = "hard",
-    time_zone: Annotated[str, typer.Option("--tz", help="IANA zone of the period's calendar.")] = "UTC",
+    time_zone: Annotated[
+        str | None, typer.Option("--tz", help="IANA zone of the period's calendar (default: the workspace's).")
+    ] = None,
     workspace: WorkspaceOption = "default",
     as_json: JsonOption = False,
     config: ConfigOption = None,
@@ -91,22 +94,25 @@ def budgets_create(
             raise InvalidOperation
     except InvalidOperation:
         raise _fail(f"--limit: got {limit!r}, expected a non-negative decimal amount of USD such as 25.00") from None
-    try:
-        ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise _fail(f"--tz: unknown time zone {time_zone!r}; use an IANA name such as Europe/Paris") from None
-    rule = _with_store(
-        config,
-        lambda store: store.create_budget(
+    if time_zone is not None:
+        try:
+            ZoneInfo(time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise _fail(f"--tz: unknown time zone {time_zone!r}; use an IANA name such as Europe/Paris") from None
+
+    async def create(database: Database) -> BudgetRule:
+        zone = time_zone or await GovernanceStore(database).time_zone(workspace)
+        return await LimitStore(database).create_budget(
             workspace_id=workspace,
             scope=scope,
             scope_id=scope_id,
             period=period,
             limit_nano=to_nano(amount),
             mode=mode,
-            time_zone=time_zone,
-        ),
-    )
+            time_zone=zone,
+        )
+
+    rule = _with_store(config, create)
     if as_json:
         out.print_json(json.dumps(_budget_row(rule)))
     else:
@@ -131,7 +137,7 @@ def budgets_list(
     workspace: WorkspaceOption = "default", as_json: JsonOption = False, config: ConfigOption = None
 ) -> None:
     """List a workspace's budgets."""
-    rules = _with_store(config, lambda store: store.budgets(workspace))
+    rules = _with_store(config, lambda db: LimitStore(db).budgets(workspace))
     if as_json:
         out.print_json(json.dumps([_budget_row(rule) for rule in rules]))
         return
@@ -147,7 +153,7 @@ def budgets_list(
 @budgets_app.command("delete")
 def budgets_delete(budget_id: str, workspace: WorkspaceOption = "default", config: ConfigOption = None) -> None:
     """Delete a budget by id."""
-    if not _with_store(config, lambda store: store.delete(budgets, budget_id, workspace_id=workspace)):
+    if not _with_store(config, lambda db: LimitStore(db).delete(budgets, budget_id, workspace_id=workspace)):
         raise _fail(f"no budget {budget_id!r} in workspace {workspace!r}; `alephant budgets list` shows them", 1)
     out.print(f"deleted budget {budget_id}")
 
@@ -167,7 +173,7 @@ def limits_create(
     _choice(kind, LIMIT_KINDS, "--kind")
     rule = _with_store(
         config,
-        lambda store: store.create_limit(
+        lambda db: LimitStore(db).create_limit(
             workspace_id=workspace, scope=scope, scope_id=scope_id, kind=kind, limit=limit
         ),
     )
@@ -183,7 +189,7 @@ def limits_list(
     workspace: WorkspaceOption = "default", as_json: JsonOption = False, config: ConfigOption = None
 ) -> None:
     """List a workspace's rate and concurrency limits."""
-    rules = _with_store(config, lambda store: store.limits(workspace))
+    rules = _with_store(config, lambda db: LimitStore(db).limits(workspace))
     if as_json:
         rows = [{"id": r.id, "scope": r.scope, "scope_id": r.scope_id, "kind": r.kind, "limit": r.limit} for r in rules]
         out.print_json(json.dumps(rows))
@@ -197,6 +203,6 @@ def limits_list(
 @limits_app.command("delete")
 def limits_delete(limit_id: str, workspace: WorkspaceOption = "default", config: ConfigOption = None) -> None:
     """Delete a limit by id."""
-    if not _with_store(config, lambda store: store.delete(limits, limit_id, workspace_id=workspace)):
+    if not _with_store(config, lambda db: LimitStore(db).delete(limits, limit_id, workspace_id=workspace)):
         raise _fail(f"no limit {limit_id!r} in workspace {workspace!r}; `alephant limits list` shows them", 1)
     out.print(f"deleted limit {limit_id}")

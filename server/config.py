@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_PORT",
+    "ArchiveSettings",
     "ConfigError",
     "CustomProvider",
     "DeploymentConfig",
@@ -36,11 +37,13 @@ __all__ = [
     "LogSettings",
     "ModelGroup",
     "ModelPrice",
+    "OtelSettings",
     "PaidEndpointConfig",
     "PaymentsSettings",
     "RetrySettings",
     "RouterConfig",
     "Settings",
+    "SinkConfig",
     "Strategy",
     "UpstreamSettings",
     "load_settings",
@@ -254,11 +257,60 @@ class PaymentsSettings(_Frozen):
     facilitator_url: str | None = Field(default=None, description="an x402 facilitator; unset: the local one")
     local_networks: tuple[str, ...] = ("eip155:84532",)
     local_initial_balance_usd: Decimal = Field(default=Decimal(100), ge=0, description="local chain faucet")
+    serve_local_facilitator: bool = Field(
+        default=False, description="serve the local facilitator at /v1/payments/facilitator (other local services)"
+    )
     max_price_usd: Decimal = Field(default=Decimal(1), gt=0, description="ceiling of one outbound payment")
     allowed_origins: tuple[str, ...] = Field(default=(), description="scheme://host[:port] agents may pay; empty: any")
     allowed_networks: tuple[str, ...] = ()
     allowed_assets: tuple[str, ...] = ()
     allowed_recipients: tuple[str, ...] = ()
+
+
+class OtelSettings(_Frozen):
+    """OpenTelemetry traces over OTLP/HTTP: one span per request, one child per upstream attempt. Off unless an
+    endpoint is set here or in the standard ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``..._TRACES_ENDPOINT``)."""
+
+    endpoint: str | None = Field(default=None, description="collector base URL, e.g. http://otel:4318")
+    service_name: str = "alephant"
+    headers: dict[str, SecretStr] = Field(default_factory=dict, description="sent with every export (auth)")
+    queue_size: int = Field(default=10_000, ge=1, description="finished calls waiting to become spans")
+
+
+class ArchiveSettings(_Frozen):
+    """Request and response bodies kept per request, for the workspaces that opt in (``["*"]``: every one).
+
+    Written off the request path to S3-compatible storage when ``s3_bucket`` is set (credentials from the
+    standard AWS environment or profile), else under ``directory`` (default ``data_dir/archive``).
+    """
+
+    workspaces: tuple[str, ...] = Field(default=(), description="workspace ids whose bodies are kept; '*' for all")
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = Field(default=None, description="an S3-compatible server (MinIO, Ceph...)")
+    s3_region: str | None = None
+    prefix: str = Field(default="", description="object key prefix, e.g. bodies/")
+    directory: Path | None = Field(default=None, description="local archive directory when no bucket is set")
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="each body is cut at this size")
+    queue_size: int = Field(default=1_000, ge=1, description="calls waiting to be archived; more are not archived")
+
+
+class SinkConfig(_Frozen):
+    """A webhook that receives request-log rows as JSON arrays, in order, spooled on disk while it is down."""
+
+    url: str
+    name: str | None = Field(default=None, description="spool directory name; default derived from the URL")
+    batch_size: int = Field(default=100, ge=1, le=10_000)
+    flush_interval: float = Field(default=1.0, gt=0, description="seconds a partial batch waits")
+    headers: dict[str, SecretStr] = Field(default_factory=dict, description="sent with every batch (auth)")
+    timeout: float = Field(default=10.0, gt=0, description="seconds one delivery may take")
+    max_backoff: float = Field(default=30.0, gt=0, description="longest wait between retries")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL, such as https://logs.example.com/ingest")
+        return value
 
 
 class MockSettings(_Frozen):
@@ -299,6 +351,9 @@ class Settings(BaseSettings):
     limits: LimitsSettings = LimitsSettings()
     payments: PaymentsSettings = PaymentsSettings()
     paid_endpoints: dict[str, PaidEndpointConfig] = Field(default_factory=dict, description="id -> paid endpoint")
+    otel: OtelSettings = OtelSettings()
+    archive: ArchiveSettings = ArchiveSettings()
+    sinks: tuple[SinkConfig, ...] = ()
 
     @field_validator("database_url")
     @classmethod

@@ -8,6 +8,7 @@
     ├── PolicyDenied                  403     policy_denied
     ├── NotFound                      404     not_found
     │   └── ModelNotFound             404     model_not_found
+    ├── Conflict                      409     conflict (exists already, or still referenced)
     ├── PayloadTooLarge               413     request_too_large
     ├── RateLimited                   429     rate_limited (Retry-After, x-ratelimit-* headers)
     │   └── ConcurrencyLimited        429     concurrency_limited
@@ -29,6 +30,7 @@ __all__ = [
     "AuthenticationError",
     "BudgetExceeded",
     "ConcurrencyLimited",
+    "Conflict",
     "GatewayError",
     "InternalError",
     "InvalidHeader",
@@ -107,6 +109,14 @@ class NotFound(GatewayError):
 
 class ModelNotFound(NotFound):
     code = "model_not_found"
+
+
+class Conflict(GatewayError):
+    """The change clashes with what exists: a duplicate id or name, or an entity still referenced by others."""
+
+    status = 409
+    code = "conflict"
+    type = "invalid_request_error"
 
 
 class PayloadTooLarge(GatewayError):

@@ -9,8 +9,6 @@ or the admin API takes effect within that interval.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hmac
 import logging
 from datetime import UTC, datetime
@@ -19,6 +17,7 @@ from .call import Principal
 from .governance.crypto import SecretBox
 from .governance.policy import ModelPolicy
 from .governance.snapshot import Governance
+from .polling import Poller
 from .storage import KeyRecord, KeyStore, hash_secret
 from .storage.governance import DEFAULT_WORKSPACE, GovernanceStore
 
@@ -54,7 +53,12 @@ class Keyring:
         self._by_hash: dict[str, tuple[KeyRecord, Principal]] = {}
         self.governance = Governance()
         self._version = -1
-        self._task: asyncio.Task[None] | None = None
+        self._poller = Poller(
+            self.load,
+            interval=refresh_interval,
+            name="alephant-keyring",
+            failure="key snapshot refresh failed, keeping the previous one",
+        )
 
     @property
     def box(self) -> SecretBox:
@@ -80,22 +84,10 @@ class Keyring:
         self._version = version
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._poll(), name="alephant-keyring")
+        self._poller.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.load()
-            except Exception as exc:  # the store may be briefly down; keep serving the last snapshot
-                _log.warning("key snapshot refresh failed, keeping the previous one: %s", type(exc).__name__)
+        await self._poller.stop()
 
     def authenticate(self, secret: str, *, now: datetime | None = None) -> Principal:
         digest = hash_secret(secret)

@@ -7,13 +7,12 @@ one assignment. An override set through the admin API prices calls in every gate
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 
 from finance.pricing import Price, PriceBook
 
+from .polling import Poller
 from .storage.prices import PriceOverride, PriceStore
 
 __all__ = ["PriceOverrides", "override_price", "override_source"]
@@ -44,7 +43,12 @@ class PriceOverrides:
         self._book = book
         self._interval = refresh_interval
         self._version = -1
-        self._task: asyncio.Task[None] | None = None
+        self._poller = Poller(
+            self.load,
+            interval=refresh_interval,
+            name="alephant-prices",
+            failure="price snapshot refresh failed, keeping the previous one",
+        )
 
     async def load(self) -> None:
         """Reload the snapshot if the stored version moved (and on the first call)."""
@@ -59,19 +63,7 @@ class PriceOverrides:
         self._version = version
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._poll(), name="alephant-prices")
+        self._poller.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.load()
-            except Exception as exc:  # the store may be briefly down; keep pricing with the last snapshot
-                _log.warning("price snapshot refresh failed, keeping the previous one: %s", type(exc).__name__)
+        await self._poller.stop()

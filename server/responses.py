@@ -7,6 +7,7 @@ silently drops writes after a disconnect, so only listening for ``http.disconnec
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import cast
 
@@ -52,7 +53,13 @@ def error_response(call: Call, error: GatewayError) -> Response:
 
 
 class StreamResponse:
-    """Relays SSE bytes; a client disconnect cancels the relay and closes the stream (and so the upstream)."""
+    """Relays SSE bytes; a client disconnect cancels the relay and closes the stream (and so the upstream).
+
+    The stream is a chain of async generators (record → limits → attempts → relay) whose ``finally`` clauses
+    commit the call: its log row, its budget reservation, its in-flight count, its upstream connection. Closing
+    a generator that never started runs none of them, so a client gone before the first chunk was asked for
+    would leave all of that behind; the stream is started, then closed, in that case too.
+    """
 
     def __init__(self, stream: AsyncIterator[bytes], *, status: int, headers: dict[str, str], media_type: str) -> None:
         self.stream = stream
@@ -61,6 +68,7 @@ class StreamResponse:
         self.raw_headers = [(b"content-type", media_type.encode("latin-1")), *raw]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
         try:
             async with anyio.create_task_group() as group:
 
@@ -71,13 +79,18 @@ class StreamResponse:
 
                 group.start_soon(watch_disconnect)
                 await send({"type": "http.response.start", "status": self.status, "headers": self.raw_headers})
+                started = True
                 async for chunk in self.stream:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 group.cancel_scope.cancel()
         finally:
+            stream = cast(AsyncGenerator[bytes, None], self.stream)
             with anyio.CancelScope(shield=True):
-                await cast(AsyncGenerator[bytes, None], self.stream).aclose()
+                if not started:  # see the class docstring: start the chain so that closing it commits the call
+                    with contextlib.suppress(Exception):  # the end of the stream, or its failure, closes it
+                        await stream.__anext__()
+                await stream.aclose()
 
 
 def reply_response(call: Call, reply: Reply) -> Response | StreamResponse:

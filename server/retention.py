@@ -7,11 +7,10 @@ deletes are idempotent, so the only cost is a repeated, cheap query.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
+from .polling import Poller
 from .storage.log_search import LogSearch
 
 __all__ = ["Retention"]
@@ -26,17 +25,19 @@ class Retention:
         self._search = search
         self._days = days
         self._interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._poller = Poller(
+            self.prune_once,
+            interval=interval,
+            name="alephant-log-retention",
+            failure="log retention pass failed",
+            first_wait=False,
+        )
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="alephant-log-retention")
+        self._poller.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._poller.stop()
 
     async def prune_once(self) -> int:
         cutoff = datetime.now(tz=UTC) - timedelta(days=self._days)
@@ -44,11 +45,3 @@ class Retention:
         if removed:
             _log.info("log retention: deleted %d request-log rows older than %s", removed, cutoff.isoformat())
         return removed
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.prune_once()
-            except Exception as exc:  # the store may be down; the next pass catches up
-                _log.warning("log retention pass failed: %s", type(exc).__name__)
-            await asyncio.sleep(self._interval)

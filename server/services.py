@@ -24,6 +24,7 @@ from .routing.routers import Routers
 from .routing.store import RouterSync
 from .storage import Database, LogWriter
 from .stored_responses import StoredResponses
+from .telemetry import Telemetry
 
 __all__ = ["Services"]
 
@@ -46,3 +47,4 @@ class Services:
     rng: random.Random = dataclasses.field(default_factory=random.Random)  # strategies' and backoff's draws
     stored_responses: StoredResponses
     payments: Payments  # paid endpoints' snapshot and seller, agents' wallets
+    telemetry: Telemetry  # OpenTelemetry spans, body archival, webhook sinks: fed at commit, off the hot path

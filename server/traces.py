@@ -16,7 +16,7 @@ from typing import Any
 
 from finance.money import format_usd
 
-from .storage.records import LogRow
+from .storage.records import MCP_TOOL_ENDPOINT, LogRow
 from .storage.runs import RunRecord, RunSummary, SpanRecord
 
 __all__ = ["build_trace", "log_json", "run_json", "summary_json"]
@@ -67,11 +67,12 @@ def _attempts(row: LogRow) -> list[Node]:
 
 def _request(row: LogRow) -> Node:
     ended = row.created_at + timedelta(milliseconds=row.latency_ms)
+    tool = row.properties.get("mcp_tool") if row.endpoint == MCP_TOOL_ENDPOINT else None
     return {
-        "kind": "request",
+        "kind": "tool" if tool else "request",
         "id": row.request_id,
         "parent_id": row.session_id,
-        "name": f"{row.endpoint} {row.model or ''}".strip(),
+        "name": f"mcp {tool}" if tool else f"{row.endpoint} {row.model or ''}".strip(),
         "started_at": _iso(row.created_at),
         "ended_at": _iso(ended),
         "duration_ms": round(row.latency_ms, 3),

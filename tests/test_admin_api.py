@@ -8,8 +8,11 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from datetime import time as dt_time
 from typing import Any
 
+import anyio
 import httpx
 import openai
 import pytest
@@ -202,3 +205,82 @@ def test_a_policy_change_reaches_the_running_gateway(gateway: Gateway, master: h
             break
         assert time.monotonic() < deadline, "the policy change did not reach the gateway"
         time.sleep(0.05)
+
+
+def test_deleting_refuses_while_referenced_and_keeps_history(gateway: Gateway, master: httpx.Client) -> None:
+    ws = unique("del")
+    scoped = {"workspace_id": ws}
+    created(master.post("/workspaces", json={"id": ws}))
+    dep = created(master.post("/departments", params=scoped, json={"name": "Ops"}))
+    created(master.post("/agents", params=scoped, json={"id": "bot", "department_id": dep["id"]}))
+    key = created(master.post("/keys", params=scoped, json={"name": "bound", "agent_id": "bot"}))
+    budget = created(
+        master.post(
+            "/budgets",
+            params=scoped,
+            json={"scope": "department", "scope_id": dep["id"], "period": "daily", "limit_usd": "5"},
+        )
+    )
+    gateway.wait_key(key["secret"], accepted=True)
+    reply = sdk(gateway, key["secret"]).chat.completions.with_raw_response.create(
+        model="mock/mock-1", messages=[{"role": "user", "content": "hi"}]
+    )
+    request_id = reply.headers["alephant-request-id"]
+
+    def refused(path: str, *names: str) -> None:
+        answer = master.delete(path, params=scoped)
+        assert answer.status_code == 409, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "conflict" and "still referenced" in error["message"], error
+        for name in names:
+            assert name in error["message"], (name, error["message"])
+
+    refused("/agents/bot", "1 live key", key["id"])
+    refused(f"/departments/{dep['id']}", "1 agent (bot)", f"1 budget ({budget['id']})")
+    refused(f"/workspaces/{ws}", "live key", "department", "agent", "budget")
+    assert master.get("/agents/bot", params=scoped).status_code == 200  # nothing was cascaded
+
+    assert master.post(f"/keys/{key['id']}/revoke", params=scoped).status_code == 200
+    gone = master.delete("/agents/bot", params=scoped)
+    assert gone.status_code == 200 and gone.json()["id"] == "bot"
+    assert master.get("/agents/bot", params=scoped).status_code == 404
+    assert master.delete("/agents/bot", params=scoped).status_code == 404
+    assert master.delete(f"/budgets/{budget['id']}", params=scoped).status_code == 200
+    assert master.delete(f"/departments/{dep['id']}", params=scoped).status_code == 200
+    assert master.get(f"/departments/{dep['id']}", params=scoped).status_code == 404
+
+    deleted = master.delete(f"/workspaces/{ws}")
+    assert deleted.status_code == 200 and deleted.json()["id"] == ws
+    assert master.get(f"/workspaces/{ws}").status_code == 404
+    assert master.delete(f"/workspaces/{ws}").status_code == 404
+    # The request log is history: the row keeps the workspace and agent it was made by.
+    row = anyio.run(gateway.log_row, request_id)
+    assert (row.workspace_id, row.agent_id) == (ws, "bot")
+
+
+def test_the_default_workspace_and_others_admin_keys_cannot_delete(gateway: Gateway, master: httpx.Client) -> None:
+    default = master.delete("/workspaces/default")
+    assert default.status_code == 409 and "cannot be deleted" in default.json()["error"]["message"]
+    ws = unique("own")
+    created(master.post("/workspaces", json={"id": ws}))
+    admin_key = created(master.post("/keys", params={"workspace_id": ws}, json={"name": "a", "scopes": ["admin"]}))
+    gateway.wait_key(admin_key["secret"], accepted=True)
+    headers = {"authorization": f"Bearer {admin_key['secret']}"}
+    with httpx.Client(base_url=gateway.base_url + "/admin", headers=headers) as c:
+        assert c.delete(f"/workspaces/{ws}").status_code == 403
+        created(c.post("/agents", json={"id": "mine"}))
+        assert c.delete("/agents/mine").status_code == 200
+    assert master.delete("/workspaces/default").json()["error"]["code"] == "conflict"
+
+
+def test_a_budget_without_time_zone_takes_its_workspace_s(master: httpx.Client) -> None:
+    ws = unique("tokyo")
+    created(master.post("/workspaces", json={"id": ws, "time_zone": "Asia/Tokyo"}))
+    body = {"scope": "workspace", "period": "daily", "limit_usd": "1"}
+    made = created(master.post("/budgets", params={"workspace_id": ws}, json=body))
+    assert made["time_zone"] == "Asia/Tokyo"
+    resets = master.get(f"/budgets/{made['id']}", params={"workspace_id": ws}).json()["current"]["resets_at"]
+    assert datetime.fromisoformat(resets).astimezone(UTC).time() == dt_time(15, 0)  # midnight in Tokyo
+    explicit = created(master.post("/budgets", params={"workspace_id": ws}, json={**body, "time_zone": "UTC"}))
+    assert explicit["time_zone"] == "UTC"
+    assert created(master.post("/budgets", params={"workspace_id": unique("none")}, json=body))["time_zone"] == "UTC"

@@ -1,4 +1,5 @@
-"""The benchmark harness runs end to end (``python -m bench --quick``); no timed bar is asserted here."""
+"""The benchmark harness runs end to end (``python -m bench --quick``, governed path on Redis); no timed bar is
+asserted here."""
 
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ def test_quick_bench_reports_numbers_for_every_target(tmp_path: Path) -> None:
         for target in ("mock (direct)", "floor (aiohttp proxy)", "gateway (uvicorn)"):
             assert (scenario, target) in by_scenario, (scenario, target)
     assert ("(d) Anthropic ingress", "gateway (uvicorn)") in by_scenario
+    assert ("(b) governed", "gateway (uvicorn), no limits") in by_scenario
+    assert payload["limits_backend"].startswith("Redis")
+    # The limited workspace's calls went through the Redis budget, and every reservation was committed.
+    window = payload["budget_window"]["gateway (uvicorn)"]
+    assert window["spent_nano"] > 0 and window["reserved_nano"] == 0, window
     assert {r["target"] for r in rows if r["scenario"] == "(e) workers"} == {
         "gateway (uvicorn) 1 worker",
         "gateway (uvicorn) 2 workers",

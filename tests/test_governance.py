@@ -77,3 +77,36 @@ def test_cli_refuses_bad_input_with_one_line(gateway: Gateway) -> None:
     assert cap.returncode == 2 and "--max-tokens" in cap.stderr
     provider = gateway.cli("provider-keys", "add", "--provider", "nope", "--name", "n", check=False)
     assert provider.returncode == 2 and "unknown provider 'nope'" in provider.stderr
+
+
+def test_cli_deletes_only_what_nothing_refers_to(gateway: Gateway) -> None:
+    ws = "cli-del-" + secrets.token_hex(3)
+    gateway.cli("workspaces", "create", ws, "--time-zone", "Europe/Paris")
+    dep = json.loads(gateway.cli("departments", "create", "-w", ws, "--name", "Ops", "--json").stdout)[0]
+    gateway.cli("agents", "create", "worker", "-w", ws, "--department", dep["id"])
+    key = json.loads(
+        gateway.cli("keys", "create", "--name", "k", "--workspace", ws, "--agent", "worker", "--json").stdout
+    )
+
+    busy = gateway.cli("agents", "delete", "worker", "-w", ws, check=False)
+    assert busy.returncode == 2 and key["id"] in busy.stderr and "Traceback" not in busy.stderr
+    busy_dep = gateway.cli("departments", "delete", dep["id"], "-w", ws, check=False)
+    assert busy_dep.returncode == 2 and "1 agent (worker)" in busy_dep.stderr
+    assert gateway.cli("workspaces", "delete", "default", check=False).returncode == 2
+
+    # A budget made without --tz follows the workspace's calendar.
+    budget = json.loads(
+        gateway.cli(
+            "budgets", "create", "-w", ws, "--scope", "workspace", "--period", "daily", "--limit", "1", "--json"
+        ).stdout
+    )
+    assert budget["time_zone"] == "Europe/Paris"
+    gateway.cli("budgets", "delete", budget["id"], "-w", ws)
+
+    gateway.cli("keys", "revoke", key["id"])
+    assert "Deleted agent worker" in gateway.cli("agents", "delete", "worker", "-w", ws).stdout
+    gateway.cli("departments", "delete", dep["id"], "-w", ws)
+    gateway.cli("workspaces", "delete", ws)
+    assert ws not in {w["id"] for w in json.loads(gateway.cli("workspaces", "list", "--json").stdout)}
+    missing = gateway.cli("agents", "delete", "worker", "-w", ws, check=False)
+    assert missing.returncode == 2 and "no agent 'worker'" in missing.stderr

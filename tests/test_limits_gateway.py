@@ -170,6 +170,19 @@ async def test_a_soft_budget_alerts_and_serves(gateway: Gateway) -> None:
     assert events[0]["rule"] == f"budget:key:{key['id']}:daily"
 
 
+async def test_a_soft_budget_crossing_is_logged_once_per_window(gateway: Gateway) -> None:
+    key = gateway.create_key("soft-logged")
+    budget_id = budget(gateway, key["id"], CALL_COST // 2, mode="soft")
+    async with client(gateway, key["secret"]) as sdk:
+        for _ in range(3):
+            raw = await chat(sdk)
+    row = await gateway.log_row(raw.headers["alephant-request-id"])
+    assert '"alert"' in (row.policy_events or "")  # every call over it still carries its alert event
+    log = " ".join((gateway.config_path.parent / "server.log").read_text().split())  # a console handler may wrap
+    assert log.count(budget_id) == 1, "one WARNING line per budget window, not one per call"
+    assert "soft budget crossed" in log and f"budget:key:{key['id']}:daily" in log and key["secret"] not in log
+
+
 def test_admin_validation_names_the_field(gateway: Gateway) -> None:
     response = httpx.post(
         gateway.base_url + "/admin/budgets",

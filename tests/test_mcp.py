@@ -74,7 +74,7 @@ def model_ids(data: dict[str, Any]) -> set[str]:
 async def exercise(client: Client) -> str:
     """List, call each tool and read each resource as a mock-only key; returns the chat's request id."""
     tools = {tool.name: tool for tool in (await client.list_tools()).tools}
-    assert set(tools) == {"chat", "list_models"}
+    assert {"chat", "list_models", "check_budget", "get_run", "record_spend"} <= set(tools)
     assert tools["list_models"].annotations is not None and tools["list_models"].annotations.read_only_hint
     assert tools["chat"].annotations is not None and tools["chat"].annotations.read_only_hint is False
     assert tools["chat"].output_schema and "cost_usd" in tools["chat"].output_schema["properties"]
@@ -97,10 +97,16 @@ async def exercise(client: Client) -> str:
     assert all(row["provider"] == "mock" for row in listed.structured_content["models"])  # the key's policy
 
     resources = (await client.list_resources()).resources
-    assert [str(r.uri) for r in resources] == ["alephant://models"]
+    assert "alephant://models" in [str(r.uri) for r in resources]
     contents = (await client.read_resource("alephant://models")).contents
     assert isinstance(contents[0], TextResourceContents) and contents[0].mime_type == "application/json"
     assert model_ids(json.loads(contents[0].text)) == model_ids(listed.structured_content)
+
+    budgets = await client.call_tool("check_budget", {"estimate_usd": "0.01"})
+    assert not budgets.is_error and budgets.structured_content is not None, text_of(budgets)
+    assert budgets.structured_content["fits"] is True  # no budget applies to this workspace
+    spend = await client.call_tool("get_spend", {})
+    assert not spend.is_error and spend.structured_content is not None, text_of(spend)
 
     denied = await client.call_tool("chat", {"model": "fake/gpt-4o-mini", "prompt": "hi"})
     assert denied.is_error and "policy_denied" in text_of(denied), text_of(denied)
@@ -354,7 +360,7 @@ def test_inspector_cli_lists_and_calls_tools(
         return result
 
     tools = inspect("--method", "tools/list")["tools"]
-    assert {tool["name"] for tool in tools} == {"chat", "list_models"}
+    assert {"chat", "list_models", "check_budget", "start_run", "invoke_paid_endpoint"} <= {t["name"] for t in tools}
     assert all("outputSchema" in tool for tool in tools)
     reply = inspect("--method", "tools/call", "--tool-name", "chat", "--tool-arg", "model=mock/mock-1", "prompt=hi")
     assert reply["isError"] is False and reply["structuredContent"]["text"] == "Mock reply to: hi"
@@ -364,6 +370,8 @@ def test_inspector_cli_lists_and_calls_tools(
     assert denied["isError"] is True and "policy_denied" in denied["content"][0]["text"]
     models = inspect("--method", "resources/read", "--uri", "alephant://models")
     assert "mock/mock-1" in models["contents"][0]["text"]
+    budget = inspect("--method", "tools/call", "--tool-name", "check_budget", "--tool-arg", "estimate_usd=0.01")
+    assert budget["isError"] is False and budget["structuredContent"]["fits"] is True
     assert era == "legacy" or "io.modelcontextprotocol/serverInfo" in reply.get("_meta", {})
 
 

@@ -106,21 +106,27 @@ def test_two_workers_add_up(tmp_path: Path) -> None:
                 pass
             assert server.poll() is None and time.monotonic() < deadline, "server did not start"
             time.sleep(0.1)
-        # A new connection per request, so both workers take some of them.
+
+        # A new connection per request, so both workers take some of them. /health/ready answers as soon as one
+        # worker is up; the other may still be starting, so send in rounds until both have served (and counted).
+        def pids() -> set[str]:
+            return {path.stem.rpartition("_")[2] for path in (tmp_path / "data" / "metrics").glob("counter_*.db")}
+
+        sent = 0
         with httpx.Client(base_url=base, limits=httpx.Limits(max_keepalive_connections=0), timeout=10) as http:
-            for _ in range(60):
+            while sent < 60 or (len(pids()) < 2 and time.monotonic() < deadline + 30):
                 response = http.post(
                     "/v1/chat/completions",
                     json={"model": "mock/mock-1", "messages": HELLO},
                     headers={"authorization": f"Bearer {MASTER_KEY}"},
                 )
                 assert response.status_code == 200
-        pids = {path.stem.rpartition("_")[2] for path in (tmp_path / "data" / "metrics").glob("counter_*.db")}
-        assert len(pids) == 2, pids  # both workers served, and the stale file was cleared at start
+                sent += 1
+        assert len(pids()) == 2, pids()  # both workers served, and the stale file was cleared at start
         for _ in range(3):  # whichever worker answers the scrape, it reports both workers' counts
             samples = scrape(base)
-            assert value(samples, "alephant_requests_total", model="mock/mock-1", status="200") == 60
-            assert value(samples, "alephant_request_latency_seconds_count", model="mock/mock-1") == 60
+            assert value(samples, "alephant_requests_total", model="mock/mock-1", status="200") == sent
+            assert value(samples, "alephant_request_latency_seconds_count", model="mock/mock-1") == sent
     finally:
         server.terminate()
         server.wait(timeout=20)

@@ -132,8 +132,9 @@ def test_agent_buys_from_the_gateway_itself(gateway: Gateway, upstream: PaidUpst
     assert result["status"] == 200 and json.loads(result["body"])["weather"] == "sunny"
     assert result["payment"]["settled"] is True and result["payment"]["amount_nano"] == 10_000_000
     assert upstream.hits == before + 1
-    spend = httpx.get(f"{gateway.base_url}/v1/spend", headers=ADMIN).json()
-    assert "payment_spend" in json.dumps(spend) or spend
+    spend = httpx.get(f"{gateway.base_url}/v1/spend?agent_id=buyer-1", headers=ADMIN).json()
+    assert [e["kind"] for e in spend["data"]] == ["payment_spend"]
+    assert spend["payment_spend_nano"] == 10_000_000
 
 
 def test_disallowed_origin_is_refused(tmp_path: Path, upstream: PaidUpstream) -> None:

@@ -1,7 +1,8 @@
 """Buying: read a 402's offers on both rails, and sign the one chosen with the payer's key (x402 SDK, pympp).
 
 ``quotes`` turns a 402 response's headers into priced ``Quote``s (x402 ``PAYMENT-REQUIRED`` first, then MPP
-``WWW-Authenticate: Payment`` challenges for ``evm/charge``), each in nano-USD so policy and budgets can judge
+``WWW-Authenticate: Payment`` challenges for ``evm/charge``; MPP first when the seller is an MPP server whose
+x402 offer needs its own route binding), each in nano-USD so policy and budgets can judge
 it before anything is signed; ``sign`` produces the header that pays one quote.
 """
 
@@ -25,6 +26,8 @@ from x402.schemas import PaymentRequired, PaymentRequirements
 from .terms import Asset, TermsError, find_asset, units_to_nano
 
 __all__ = ["Quote", "quotes", "sign"]
+
+_MPPX = "mppx"  # the route-binding extension of MPP servers' x402 offers
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -77,13 +80,23 @@ def _mpp_quotes(headers: Iterable[str]) -> list[Quote]:
     return found
 
 
+def _mpp_native(header: str) -> bool:
+    """Whether the x402 offer comes from an MPP server (pympp, mppx) that binds x402 payments to its route with
+    its own ``mppx`` extension, which x402 clients cannot sign: such a server is paid over MPP first."""
+    required = decode_payment_required_header(header)
+    return isinstance(required, PaymentRequired) and _MPPX in (required.extensions or {})
+
+
 def quotes(payment_required: str | None, www_authenticate: Iterable[str]) -> list[Quote]:
-    """Every offer of a 402 this wallet could pay, x402 first."""
-    found = []
+    """Every offer of a 402 this wallet could pay: x402 first, unless the seller is an MPP server."""
+    found: list[Quote] = []
+    native = False
     if payment_required:
         with contextlib.suppress(Exception):  # an unreadable x402 header leaves the MPP offers
             found += _x402_quotes(payment_required)
-    return found + _mpp_quotes(www_authenticate)
+            native = _mpp_native(payment_required)
+    mpp = _mpp_quotes(www_authenticate)
+    return mpp + found if native else found + mpp
 
 
 async def sign(quote: Quote, account: LocalAccount) -> tuple[str, str]:

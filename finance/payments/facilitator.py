@@ -19,7 +19,15 @@ from x402 import x402Facilitator
 from x402.http import FacilitatorConfig, HTTPFacilitatorClient
 from x402.mechanisms.evm.default_assets import DEFAULT_ASSETS
 from x402.mechanisms.evm.exact.register import register_exact_evm_facilitator
-from x402.schemas import PaymentPayload, PaymentRequirements, SettleResponse, SupportedResponse, VerifyResponse
+from x402.schemas import (
+    PaymentPayload,
+    PaymentPayloadV1,
+    PaymentRequirements,
+    PaymentRequirementsV1,
+    SettleResponse,
+    SupportedResponse,
+    VerifyResponse,
+)
 
 from .chain import FakeChain, FakeChainSigner, TokenInfo
 
@@ -45,11 +53,15 @@ class LocalFacilitator:
             self.chains[network] = chain
             register_exact_evm_facilitator(self._facilitator, FakeChainSigner(chain, gas_payer), networks=network)
 
-    async def verify(self, payload: PaymentPayload, requirements: PaymentRequirements) -> VerifyResponse:
+    async def verify(
+        self, payload: PaymentPayload | PaymentPayloadV1, requirements: PaymentRequirements | PaymentRequirementsV1
+    ) -> VerifyResponse:
         result: VerifyResponse = await self._facilitator.verify(payload, requirements)
         return result
 
-    async def settle(self, payload: PaymentPayload, requirements: PaymentRequirements) -> SettleResponse:
+    async def settle(
+        self, payload: PaymentPayload | PaymentPayloadV1, requirements: PaymentRequirements | PaymentRequirementsV1
+    ) -> SettleResponse:
         result: SettleResponse = await self._facilitator.settle(payload, requirements)
         return result
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Mount
 
-from . import entities, ledger, limits, payments, prices, routers
+from . import document, entities, ledger, limits, payments, prices, routers
 
 __all__ = ["routes"]
 
@@ -21,6 +21,7 @@ _ADMIN: list[BaseRoute] = [
     *limits.routes,
     *entities.routes,
     *payments.routes,
+    *document.routes,
 ]
 
 routes: list[BaseRoute] = [Mount("/admin", routes=_ADMIN)]

@@ -1,9 +1,11 @@
 """Admin API for governance entities: workspaces, departments and agents; and the one list of governance
-operations (keys and provider keys included) that becomes this package's routes and its OpenAPI document.
+operations (keys and provider keys included) that becomes routes here and entries of the OpenAPI document.
 
 The master key manages every workspace; a key with the ``admin`` scope manages its own workspace only, and
-cannot create workspaces. Every change bumps the snapshot counter, so gateways apply it within
-``key_refresh_interval``.
+cannot create or delete workspaces. Every change bumps the snapshot counter, so gateways apply it within
+``key_refresh_interval``. Deleting never cascades: an entity something still refers to (live keys, agents,
+departments, budgets...) is a 409 naming those referrers; request-log rows and ledger entries are history and
+keep the ids they recorded.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from ..storage.governance import GovernanceStore
 from . import keys, provider_keys
 from ._store_errors import store_errors
 from .common import Admin, admin_endpoint, json_response, read_body, services
-from .openapi import Operation, openapi_route, routes_of
+from .openapi import Operation, routes_of
 
 __all__ = ["OPERATIONS", "routes"]
 
@@ -87,6 +89,15 @@ async def update_workspace(request: Request, admin: Admin) -> Response:
     return json_response(WorkspaceOut.model_validate(record))
 
 
+@admin_endpoint
+async def delete_workspace(request: Request, admin: Admin) -> Response:
+    if not admin.principal.is_master:
+        raise PolicyDenied("Only the master key may delete workspaces.")
+    with store_errors():
+        record = await _store(request).delete_workspace(request.path_params["workspace_id"])
+    return json_response(WorkspaceOut.model_validate(record))
+
+
 # --- departments ---
 
 
@@ -108,6 +119,13 @@ async def list_departments(request: Request, admin: Admin) -> Response:
 async def get_department(request: Request, admin: Admin) -> Response:
     with store_errors():
         record = await _store(request).department(admin.workspace_id, request.path_params["department_id"])
+    return json_response(DepartmentOut.model_validate(record))
+
+
+@admin_endpoint
+async def delete_department(request: Request, admin: Admin) -> Response:
+    with store_errors():
+        record = await _store(request).delete_department(admin.workspace_id, request.path_params["department_id"])
     return json_response(DepartmentOut.model_validate(record))
 
 
@@ -156,6 +174,13 @@ async def update_agent(request: Request, admin: Admin) -> Response:
     return json_response(AgentOut.model_validate(record))
 
 
+@admin_endpoint
+async def delete_agent(request: Request, admin: Admin) -> Response:
+    with store_errors():
+        record = await _store(request).delete_agent(admin.workspace_id, request.path_params["agent_id"])
+    return json_response(AgentOut.model_validate(record))
+
+
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "POST",
@@ -177,16 +202,37 @@ OPERATIONS: tuple[Operation, ...] = (
         WorkspaceOut,
     ),
     Operation(
+        "DELETE",
+        "/workspaces/{workspace_id}",
+        delete_workspace,
+        "Delete a workspace that owns nothing (master key; never 'default')",
+        answer=WorkspaceOut,
+    ),
+    Operation(
         "POST", "/departments", create_department, "Create a department", DepartmentIn, DepartmentOut, status=201
     ),
     Operation("GET", "/departments", list_departments, "List departments", answer=DepartmentOut, many=True),
     Operation("GET", "/departments/{department_id}", get_department, "Get a department", answer=DepartmentOut),
+    Operation(
+        "DELETE",
+        "/departments/{department_id}",
+        delete_department,
+        "Delete a department no live key, agent or budget refers to",
+        answer=DepartmentOut,
+    ),
     Operation("POST", "/agents", create_agent, "Register an agent", AgentIn, AgentOut, status=201),
     Operation("GET", "/agents", list_agents, "List agents", answer=AgentOut, many=True),
     Operation("GET", "/agents/{agent_id}", get_agent, "Get an agent", answer=AgentOut),
     Operation("PATCH", "/agents/{agent_id}", update_agent, "Change an agent", AgentPatch, AgentOut),
+    Operation(
+        "DELETE",
+        "/agents/{agent_id}",
+        delete_agent,
+        "Delete an agent no live key, budget, limit or wallet refers to",
+        answer=AgentOut,
+    ),
     *keys.OPERATIONS,
     *provider_keys.OPERATIONS,
 )
 
-routes = [*routes_of(OPERATIONS), openapi_route(OPERATIONS)]
+routes = routes_of(OPERATIONS)

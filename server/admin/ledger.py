@@ -12,15 +12,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from finance.ledger import Kind
 
 from ..ledger import entry_json, parse_amount
 from ..stages.agent_context import valid_id
 from .common import Admin, admin_endpoint, json_response, read_body, services
+from .openapi import Operation, routes_of
 
-__all__ = ["routes"]
+__all__ = ["OPERATIONS", "routes"]
 
 _Id = Field(default=None, min_length=1, max_length=128)
 
@@ -71,4 +72,15 @@ async def record_entry(request: Request, admin: Admin) -> Response:
     return json_response(entry_json(entry), status=201 if created else 200)
 
 
-routes: list[BaseRoute] = [Route("/ledger", record_entry, methods=["POST"])]
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "POST",
+        "/ledger",
+        record_entry,
+        "Record a ledger entry (201; 200 when its idempotency_key was recorded before)",
+        EntryIn,
+        status=201,
+    ),
+)
+
+routes: list[BaseRoute] = routes_of(OPERATIONS)

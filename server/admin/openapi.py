@@ -28,7 +28,7 @@ from .. import __version__
 from ..governance.models import ErrorOut
 from .common import json_response
 
-__all__ = ["Operation", "openapi_document", "openapi_route", "routes_of"]
+__all__ = ["Operation", "openapi_document", "openapi_path", "openapi_route", "routes_of"]
 
 _REF = "#/components/schemas/{model}"
 _ERRORS = {
@@ -36,14 +36,15 @@ _ERRORS = {
     "401": "Missing or invalid key",
     "403": "Not an admin key, or another workspace",
     "404": "No such entity in this workspace",
-    "409": "The entity exists already",
+    "409": "The entity exists already, or is still referenced (the message names by what)",
 }
+_CONVERTER = re.compile(r"{(\w+):\w+}")  # Starlette's "{model:path}" is OpenAPI's "{model}"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Operation:
-    method: Literal["GET", "POST", "PATCH", "DELETE"]
-    path: str  # under /admin, e.g. "/agents/{agent_id}"
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+    path: str  # under /admin, e.g. "/agents/{agent_id}" (a Starlette converter such as "{model:path}" is allowed)
     endpoint: Callable[[Request], Awaitable[Response]]
     summary: str
     body: type[BaseModel] | None = None
@@ -57,6 +58,11 @@ def routes_of(operations: Sequence[Operation]) -> list[BaseRoute]:
     return [Route(op.path, op.endpoint, methods=[op.method]) for op in operations]
 
 
+def openapi_path(path: str) -> str:
+    """``path`` as OpenAPI writes it: Starlette's path converters dropped (``{model:path}`` → ``{model}``)."""
+    return _CONVERTER.sub(r"{\1}", path)
+
+
 def openapi_document(operations: Sequence[Operation]) -> dict[str, Any]:
     """An OpenAPI 3.1 document for ``operations``, its schemas generated from their pydantic models."""
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorOut, "serialization")]
@@ -64,8 +70,14 @@ def openapi_document(operations: Sequence[Operation]) -> dict[str, Any]:
     models += [(op.answer, "serialization") for op in operations if op.answer is not None]
     refs, definitions = models_json_schema(list(dict.fromkeys(models)), ref_template=_REF)
     paths: dict[str, dict[str, Any]] = {}
+    operation_ids: set[str] = set()
     for op in operations:
-        path = "/admin" + op.path
+        # One handler may serve two routes (DELETE /keys/{id} and POST /keys/{id}/revoke); ids must stay unique.
+        operation_id = op.endpoint.__name__
+        if operation_id in operation_ids:
+            operation_id += "_" + op.method.lower()
+        operation_ids.add(operation_id)
+        path = "/admin" + openapi_path(op.path)
         answer: dict[str, Any] = {"description": op.summary}
         if op.answer is not None:
             schema = refs[(op.answer, "serialization")]
@@ -77,10 +89,10 @@ def openapi_document(operations: Sequence[Operation]) -> dict[str, Any]:
         responses.update({code: {"description": text, **error} for code, text in _ERRORS.items()})
         entry: dict[str, Any] = {
             "summary": op.summary,
-            "operationId": op.endpoint.__name__,
+            "operationId": operation_id,
             "parameters": [
                 {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-                for name in re.findall(r"{(\w+)}", op.path)
+                for name in re.findall(r"{(\w+)}", openapi_path(op.path))
             ]
             + [
                 {

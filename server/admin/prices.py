@@ -17,7 +17,7 @@ import re
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from finance.money import Nano, format_usd, parse_usd
 from finance.pricing import Price
@@ -26,8 +26,9 @@ from ..errors import InvalidRequest, NotFound
 from ..price_overrides import override_price
 from ..storage.prices import PriceOverride, PriceStore
 from .common import Admin, admin_endpoint, json_response, read_body, services
+from .openapi import Operation, routes_of
 
-__all__ = ["routes"]
+__all__ = ["OPERATIONS", "routes"]
 
 _MODEL = re.compile(r"(?P<provider>[A-Za-z0-9._\-]{1,64})/(?P<model>[^\s]{1,256})")
 
@@ -147,9 +148,16 @@ async def effective_price(request: Request, admin: Admin) -> Response:
     return json_response({"workspace_id": admin.workspace_id, "model": f"{provider}/{model}", **body})
 
 
-routes: list[BaseRoute] = [
-    Route("/prices", list_prices, methods=["GET"]),
-    Route("/prices/effective/{model:path}", effective_price, methods=["GET"]),
-    Route("/prices/{model:path}", put_price, methods=["PUT"]),
-    Route("/prices/{model:path}", delete_price, methods=["DELETE"]),
-]
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("GET", "/prices", list_prices, "List the workspace's price overrides"),
+    Operation(
+        "GET",
+        "/prices/effective/{model:path}",
+        effective_price,
+        "The price this workspace's calls of provider/model get now, and its source",
+    ),
+    Operation("PUT", "/prices/{model:path}", put_price, "Set the workspace's price of provider/model", PriceIn),
+    Operation("DELETE", "/prices/{model:path}", delete_price, "Drop an override: back to the catalog price"),
+)
+
+routes: list[BaseRoute] = routes_of(OPERATIONS)

@@ -12,22 +12,17 @@ import re
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute
 
 from ..config import ConfigError, RouterConfig
-from ..errors import GatewayError, InvalidRequest, NotFound, PolicyDenied
+from ..errors import Conflict, InvalidRequest, NotFound, PolicyDenied
 from ..routing.store import RouterSync
 from .common import Admin, admin_endpoint, json_response, services
+from .openapi import Operation, routes_of
 
-__all__ = ["routes"]
+__all__ = ["OPERATIONS", "routes"]
 
 _ROUTER_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
-
-
-class Conflict(GatewayError):
-    status = 409
-    code = "conflict"
-    type = "invalid_request_error"
 
 
 def _sync(request: Request, admin: Admin) -> RouterSync:
@@ -93,9 +88,17 @@ async def delete_router(request: Request, admin: Admin) -> Response:
     return json_response({"id": router_id, "deleted": True})
 
 
-routes = [
-    Route("/routers", list_routers, methods=["GET"]),
-    Route("/routers/{router_id}", get_router, methods=["GET"]),
-    Route("/routers/{router_id}", put_router, methods=["PUT"]),
-    Route("/routers/{router_id}", delete_router, methods=["DELETE"]),
-]
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("GET", "/routers", list_routers, "List stored routers, and the ids of configured ones (master key)"),
+    Operation("GET", "/routers/{router_id}", get_router, "Get a stored router (master key)"),
+    Operation(
+        "PUT",
+        "/routers/{router_id}",
+        put_router,
+        "Create (201) or replace (200) a stored router, as routers.<id> in alephant.yaml (master key)",
+        RouterConfig,
+    ),
+    Operation("DELETE", "/routers/{router_id}", delete_router, "Delete a stored router (master key)"),
+)
+
+routes: list[BaseRoute] = routes_of(OPERATIONS)

@@ -8,6 +8,7 @@
     _scripts.py       the Redis backend's Lua scripts: one call per admission, one per commit
     limiter.py        admission, commit, seeding, lease renewal; ``check_budget`` and ``add_spend``
     stage.py          ``LimitsStage`` in the pipeline (imported by ``server.stages``, not here)
+    alerts.py         a soft budget's first crossing per window, logged once (used by the stage)
 
 Money arithmetic (periods, upper bounds, what fits) lives in ``finance.budgets``.
 """

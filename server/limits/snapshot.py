@@ -7,11 +7,10 @@ the admin API, takes effect everywhere within that interval.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import logging
 
+from ..polling import Poller
 from .store import LimitStore
 from .types import BudgetRule, LimitRule
 
@@ -35,7 +34,12 @@ class LimitsSnapshot:
         self._interval = refresh_interval
         self._by_workspace: dict[str, WorkspaceRules] = {}
         self._version = -1
-        self._task: asyncio.Task[None] | None = None
+        self._poller = Poller(
+            self.load,
+            interval=refresh_interval,
+            name="alephant-limits-snapshot",
+            failure="limits snapshot refresh failed, keeping the previous one",
+        )
 
     def rules(self, workspace_id: str) -> WorkspaceRules:
         """The workspace's rules; an empty ``WorkspaceRules`` (shared) when it has none."""
@@ -58,19 +62,7 @@ class LimitsSnapshot:
         self._version = version
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._poll(), name="alephant-limits-snapshot")
+        self._poller.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.load()
-            except Exception as exc:  # the store may be briefly down; keep enforcing the last snapshot
-                _log.warning("limits snapshot refresh failed, keeping the previous one: %s", type(exc).__name__)
+        await self._poller.stop()

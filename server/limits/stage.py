@@ -15,6 +15,8 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import UTC, datetime
 from typing import cast
 
+import anyio
+
 from finance.budgets import upper_bound
 from finance.money import format_usd
 from finance.pricing import Cost, PriceBook
@@ -24,6 +26,7 @@ from ..call import Call, PolicyEvent, Reply
 from ..errors import BudgetExceeded, ConcurrencyLimited, GatewayError, RateLimited
 from ..pipeline import Handler
 from ..services import Services
+from .alerts import SoftBudgetAlerts
 from .limiter import Limiter, LimitsUnavailable, Scopes, budget_refusal
 from .types import Admission, Outcome
 
@@ -39,6 +42,7 @@ class LimitsStage:
         self.prices: PriceBook = services.prices
         self.catalog: Catalog = services.catalog
         self.settings = services.settings.limits
+        self.alerts = SoftBudgetAlerts()
 
     async def __call__(self, call: Call) -> Reply:
         principal, target = call.principal, call.target
@@ -65,11 +69,12 @@ class LimitsStage:
             ) from None
         if outcome.refused is not None:
             raise _refusal(call, admission, outcome)
-        headers = _decide(call, admission, outcome)
+        headers = _decide(call, admission, outcome, self.alerts)
         try:
             reply = await self.next(call)
         except BaseException:
-            await self._commit(call, admission)
+            with anyio.CancelScope(shield=True):  # a cancelled call still commits (see ``_watch``)
+                await self._commit(call, admission)
             raise
         reply.headers.update(headers)
         if reply.stream is None:
@@ -95,9 +100,12 @@ class LimitsStage:
             async for chunk in stream:
                 yield chunk
         finally:
-            # Close the inner stream first: on a disconnect it is what sets the usage relayed so far.
-            await cast(AsyncGenerator[bytes, None], stream).aclose()
-            await self._commit(call, admission, reprice=True)
+            # A client disconnect cancels the relay inside a cancelled scope, which cancels every await here too:
+            # unshielded, the reservation would stay until it expires and the call's spend would never count.
+            with anyio.CancelScope(shield=True):
+                # Close the inner stream first: on a disconnect it is what sets the usage relayed so far.
+                await cast(AsyncGenerator[bytes, None], stream).aclose()
+                await self._commit(call, admission, reprice=True)
 
     async def _commit(self, call: Call, admission: Admission, *, reprice: bool = False) -> None:
         """Commit the call's actual cost; ``reprice`` when an outer stage may have priced it before its usage
@@ -120,11 +128,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _decide(call: Call, admission: Admission, outcome: Outcome) -> dict[str, str]:
-    """Policy events for an admitted call, and the ``x-ratelimit-*`` headers of its tightest rate limit."""
+def _decide(call: Call, admission: Admission, outcome: Outcome, alerts: SoftBudgetAlerts) -> dict[str, str]:
+    """Policy events for an admitted call (a soft budget's first crossing per window also logged), and the
+    ``x-ratelimit-*`` headers of its tightest rate limit."""
     for charge, counter in zip(admission.budgets, outcome.budgets, strict=False):
         limit = charge.rule.limit_nano
         if charge.rule.mode == "soft" and counter.spent + counter.reserved > limit:
+            alerts.crossed(charge, counter)
             call.policy_events.append(
                 PolicyEvent(
                     "alert",

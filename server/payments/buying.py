@@ -4,12 +4,15 @@ Steps: authenticate the key and name the agent (its bound agent, or ``Alephant-A
 against policy; fetch the URL; on a 402, price its offers in nano-USD and keep those policy allows (network,
 asset, recipient, at most ``max_price``); check the agent's budgets for that amount BEFORE signing; sign with
 the agent's wallet (its key opened only here); retry; when the seller's receipt comes back, record
-``payment_spend`` in the ledger and count it against the budgets. A refused payment records nothing.
+``payment_spend`` in the ledger and count it against the budgets, and (when the call names its run) add a
+``payment`` span to the run's trace. A refused payment records nothing. A transport failure after signing keeps
+the price counted against the budgets: the seller may still settle the authorization it may have received.
 """
 
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,6 +38,7 @@ from ..services import Services
 from ..stages import authenticate_request
 from ..stages.agent_context import agent_ids
 from .service import Payments
+from .spans import payment_span
 from .wallets import wallet_context
 
 __all__ = ["FetchIn", "fetch", "pay_and_fetch"]
@@ -153,6 +157,8 @@ async def pay_and_fetch(
     ceiling = to_nano(wallet["policy"].get("max_price_usd") or payments.settings.payments.max_price_usd)
     max_nano = min(ceiling, to_nano(body.max_price)) if body.max_price is not None else ceiling
     content = body.body.encode() if body.body is not None else None
+    started = datetime.now(UTC)
+    payment_id: str | None = None
     async with httpx.AsyncClient(timeout=60) as client:
         try:
             first = await client.request(body.method, body.url, headers=body.headers, content=content)
@@ -193,8 +199,16 @@ async def pay_and_fetch(
                 # A transport failure after signing leaves ``spent`` at the price: the seller may still settle.
                 await services.limiter.settle(hold, spent)
         except httpx.HTTPError as exc:
+            if payment_id is not None:
+                await _span(services, principal, context, body.url, quote, payment_id, started, status="unknown")
             raise UpstreamUnavailable(
-                f"Fetching {body.url} failed: {type(exc).__name__}.", provider="payments"
+                f"Fetching {body.url} failed: {type(exc).__name__}."
+                + (
+                    " A payment was signed and may still settle; it stays counted against budgets."
+                    if payment_id
+                    else ""
+                ),
+                provider="payments",
             ) from None
     await payments.store.finish(
         payment_id, status="settled" if settled else "failed", reference=receipt and receipt[:64]
@@ -221,6 +235,7 @@ async def pay_and_fetch(
                 "payment_id": payment_id,
             },
         )
+    await _span(services, principal, context, body.url, quote, payment_id, started, status="ok" if settled else "error")
     return paid, {
         "id": payment_id,
         "rail": quote.rail,
@@ -230,6 +245,40 @@ async def pay_and_fetch(
         "network": quote.asset.network,
         "settled": settled,
     }
+
+
+async def _span(
+    services: Services,
+    principal: Principal,
+    context: AgentContext,
+    url: str,
+    quote: Quote,
+    payment_id: str,
+    started: datetime,
+    *,
+    status: str,
+) -> None:
+    """The run's ``payment`` span: costed at the price unless the seller refused (then nothing was spent)."""
+    await payment_span(
+        services.database,
+        workspace_id=principal.workspace_id,
+        run_id=context.run_id,
+        session_id=context.session_id,
+        name=f"{quote.rail} payment to {_origin(url)}",
+        started_at=started,
+        status=status,
+        cost_nano=0 if status == "error" else quote.amount_nano,
+        attributes={
+            "direction": "out",
+            "rail": quote.rail,
+            "url": url,
+            "amount_usd": format_usd(quote.amount_nano),
+            "pay_to": quote.pay_to,
+            "network": quote.asset.network,
+            "payment_id": payment_id,
+            "settled": status == "ok",
+        },
+    )
 
 
 def _relay(response: httpx.Response, payment: dict[str, Any] | None) -> Response:

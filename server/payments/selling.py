@@ -7,11 +7,16 @@ The steps of a paid call:
    settling it; a bad one gets the challenges again with the reason;
 3. claim it: insert its unique row (network:token:payer:nonce) in ``payments``; a second request carrying the
    same payment — concurrent or later — finds the row and gets 409 ``payment_replayed``;
-4. run the handler (forward to the target); on an error answer release the claim, settle nothing;
-5. settle, return the receipt headers, and record revenue in the ledger against the endpoint.
+4. run the handler: forward to the target URL, or make the governed model call of a ``model:`` target
+   (``server.payments.model_target``); on an error answer release the claim, settle nothing;
+5. settle, return the receipt headers, record revenue in the ledger against the endpoint and, when the paying
+   request names its run (``Alephant-Run-Id``), a ``payment`` span in that run's trace.
 """
 
 from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
 
 import httpx
 from starlette.requests import Request
@@ -19,11 +24,16 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
+from finance.money import format_usd
 from finance.payments import PaymentRejected, Verified
 
 from ..errors import GatewayError
 from ..responses import openai_error_body
+from ..stages.agent_context import agent_ids
+from .endpoints import model_of
+from .model_target import model_body, model_pipeline, run_model
 from .service import PaidEndpoint, Payments
+from .spans import payment_span
 
 __all__ = ["PaidRoute", "paid_endpoint"]
 
@@ -66,19 +76,58 @@ async def _challenge(endpoint: PaidEndpoint, request: Request, message: str, cod
     return _error(message, status=402, code=code, headers=headers)
 
 
-async def _forward(target: str, request: Request) -> httpx.Response:
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Answer:
+    """What the handler answered: relayed to the payer, and settled only when ``status`` < 400."""
+
+    status: int
+    content: bytes
+    media_type: str | None
+
+
+async def _forward(target: str, request: Request) -> _Answer:
     headers = {name: value for name, value in request.headers.items() if name.lower() not in _HOP_HEADERS}
     url = target + (f"?{request.url.query}" if request.url.query else "")
     async with httpx.AsyncClient(timeout=60) as client:
-        return await client.request(request.method, url, headers=headers, content=await request.body())
+        answer = await client.request(request.method, url, headers=headers, content=await request.body())
+    return _Answer(answer.status_code, answer.content, answer.headers.get("content-type"))
+
+
+async def _call_model(payments: Payments, endpoint: PaidEndpoint, request: Request, body: bytes) -> _Answer:
+    services = request.app.state.services
+    if payments.model_pipeline is None:
+        payments.model_pipeline = model_pipeline(services)
+    try:
+        _, reply = await run_model(
+            payments.model_pipeline, request, endpoint_id=endpoint.id, workspace_id=endpoint.workspace_id, body=body
+        )
+    except GatewayError as exc:
+        return _Answer(exc.status, openai_error_body(exc), "application/json")
+    return _Answer(reply.status, reply.body, reply.media_type)
 
 
 async def paid_endpoint(request: Request) -> Response:
+    started = datetime.now(UTC)
     payments: Payments = request.app.state.services.payments
     endpoint = payments.endpoints[request.url.path]
     offer = endpoint.offer
+    try:
+        ids = agent_ids(request.headers)
+        model = model_of(endpoint.target)
+        body = model_body(await request.body(), model) if model is not None else b""
+    except GatewayError as exc:  # checked before any payment is looked at: a bad request costs nothing
+        return _error(exc.message, status=exc.status, code=exc.code)
     signature = request.headers.get("payment-signature")
     authorization = request.headers.get("authorization") or ""
+    if not signature and not authorization.lower().startswith("payment ") and "x-payment" in request.headers:
+        # The x402 SDK's resource server verifies v2 payloads only (its facilitator knows v1; its server does not).
+        return await _challenge(
+            endpoint,
+            request,
+            "x402 v1 payments (X-PAYMENT) are not accepted; pay the PAYMENT-REQUIRED offer with x402 v2 "
+            "(PAYMENT-SIGNATURE) or the WWW-Authenticate offer with MPP.",
+            "unsupported_version",
+        )
     if not signature and not authorization.lower().startswith("payment "):
         price = offer.terms.display_amount
         return await _challenge(
@@ -108,7 +157,9 @@ async def paid_endpoint(request: Request) -> Response:
             code="payment_replayed",
         )
     try:
-        upstream = await _forward(endpoint.target, request)
+        answer = await (
+            _call_model(payments, endpoint, request, body) if model is not None else _forward(endpoint.target, request)
+        )
     except httpx.HTTPError as exc:
         await payments.store.release(payment_id)
         return _error(
@@ -116,12 +167,30 @@ async def paid_endpoint(request: Request) -> Response:
             status=502,
             code="upstream_unavailable",
         )
-    if upstream.status_code >= 400:
+    if answer.status >= 400:
         await payments.store.release(payment_id)
-        return Response(
-            upstream.content, status_code=upstream.status_code, media_type=upstream.headers.get("content-type")
+        return Response(answer.content, status_code=answer.status, media_type=answer.media_type)
+    response = await _settle(request, payments, endpoint, verified, payment_id, answer)
+    if response.status_code < 400:
+        await payment_span(
+            payments.store.database,
+            workspace_id=endpoint.workspace_id,
+            run_id=ids.get("run_id"),
+            session_id=ids.get("session_id"),
+            name=f"{verified.rail} payment received for {endpoint.path}",
+            started_at=started,
+            status="ok",
+            cost_nano=0,  # revenue, not a cost of the run
+            attributes={
+                "direction": "in",
+                "rail": verified.rail,
+                "amount_usd": format_usd(verified.amount_nano),
+                "payer": verified.payer,
+                "endpoint_id": endpoint.id,
+                "payment_id": payment_id,
+            },
         )
-    return await _settle(request, payments, endpoint, verified, payment_id, upstream)
+    return response
 
 
 async def _settle(
@@ -130,7 +199,7 @@ async def _settle(
     endpoint: PaidEndpoint,
     verified: Verified,
     payment_id: str,
-    upstream: httpx.Response,
+    answer: _Answer,
 ) -> Response:
     offer = endpoint.offer
     try:
@@ -151,9 +220,7 @@ async def _settle(
         description=f"{verified.rail} payment for {endpoint.path}",
         metadata={"rail": verified.rail, "payer": verified.payer, "reference": reference, "payment_id": payment_id},
     )
-    response = Response(
-        upstream.content, status_code=upstream.status_code, media_type=upstream.headers.get("content-type")
-    )
+    response = Response(answer.content, status_code=answer.status, media_type=answer.media_type)
     for name, value in headers:
         response.headers[name] = value
     return response

@@ -1,27 +1,31 @@
 """The payments service of one gateway process: the seller (facilitator, offers) and the wallets' sealing key.
 
-Paid endpoints are an in-memory snapshot (``alephant.yaml``'s ``paid_endpoints`` plus the stored ones),
-rebuilt when the admin API changes them and every ``key_refresh_interval`` for changes made elsewhere;
-routing a request to a paid endpoint reads only the snapshot.
+Paid endpoints are an in-memory snapshot (``alephant.yaml``'s ``paid_endpoints`` plus the stored ones). Like
+the key snapshot (``server.keyring``), a background task polls ``state_version('payments')`` every
+``key_refresh_interval`` and rebuilds the snapshot only when it moved (the admin API also reloads at once after
+its own change); routing a request to a paid endpoint reads only the snapshot.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import hashlib
 import hmac
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finance.money import to_nano
 from finance.payments import LocalFacilitator, MppFacilitator, Offer, Seller, Terms, find_asset, http_facilitator
 
 from ..config import Settings
 from ..governance.crypto import SecretBox
+from ..polling import Poller
 from ..storage import Database
 from .store import PaymentStore
+
+if TYPE_CHECKING:  # the pipeline module imports the services, which import this one
+    from ..pipeline import Handler
 
 __all__ = ["PaidEndpoint", "Payments"]
 
@@ -52,11 +56,23 @@ class Payments:
         secret = hmac.new(master_key.encode(), b"alephant mpp challenges v1", hashlib.sha256).hexdigest()
         self.seller = Seller(facilitator, MppFacilitator(facilitator), realm=settings.host, secret_key=secret)
         self.endpoints: dict[str, PaidEndpoint] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._version = -1
+        self._poller = Poller(
+            self.load,
+            interval=settings.key_refresh_interval,
+            name="alephant-paid-endpoints",
+            failure="paid endpoints refresh failed, keeping the previous ones",
+        )
+        # The pipeline model targets run through (``model_target``), built on first use: it needs the services.
+        self.model_pipeline: Handler | None = None
 
     async def load(self) -> None:
+        """Rebuild the snapshot if the stored version moved (and on the first call)."""
         if not self.seller.x402._initialized:
             await asyncio.to_thread(self.seller.initialize)
+        version = await self.store.version()
+        if version == self._version:
+            return
         rows: list[dict[str, Any]] = [
             {"id": name, "workspace_id": "default", "price_nano": to_nano(row.price_usd), **row.model_dump()}
             for name, row in self.settings.paid_endpoints.items()
@@ -70,20 +86,10 @@ class Payments:
             offer = self.seller.offer(terms, description=row.get("description") or "")
             built[row["path"]] = PaidEndpoint(row["id"], row["workspace_id"], row["path"], row["target"], offer)
         self.endpoints = built
+        self._version = version
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._refresh())
+        self._poller.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _refresh(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.key_refresh_interval)
-            try:
-                await self.load()
-            except Exception as exc:  # keep serving the last snapshot
-                _log.warning("paid endpoints refresh failed: %r", exc)
+        await self._poller.stop()

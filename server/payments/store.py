@@ -1,4 +1,9 @@
-"""The payments tables: paid endpoints, agents' wallets, and the payment rows whose unique claim is the lock."""
+"""The payments tables: paid endpoints, agents' wallets, and the payment rows whose unique claim is the lock.
+
+Every change to paid endpoints bumps ``state_version('payments')`` in its own transaction, so each gateway
+(which polls that one row) rebuilds its endpoint snapshot only when something moved, whoever changed it: the
+admin API, the CLI or another replica.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,22 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..storage import Database
-from ..storage.schema import paid_endpoints, payments, wallets
+from ..storage.schema import paid_endpoints, payments, state_version, wallets
 
-__all__ = ["PaymentStore"]
+__all__ = ["PAYMENTS_STATE", "EndpointExists", "PaymentStore", "WalletExists"]
+
+PAYMENTS_STATE = "payments"  # the state_version row bumped with every paid-endpoint change
+
+
+class EndpointExists(Exception):
+    """Another paid endpoint already answers this path."""
+
+
+class WalletExists(Exception):
+    """The agent already has a wallet in this workspace."""
 
 
 def _id(prefix: str) -> str:
@@ -63,10 +79,21 @@ class PaymentStore:
                 for row in await connection.execute(sa.select(paid_endpoints))
             ]
 
+    async def version(self) -> int:
+        query = sa.select(state_version.c.version).where(state_version.c.name == PAYMENTS_STATE)
+        async with self.database.engine.connect() as connection:
+            value = (await connection.execute(query)).scalar()
+        return 0 if value is None else int(value)
+
     async def create_endpoint(self, **row: Any) -> dict[str, Any]:
+        """Store a paid endpoint; ``EndpointExists`` when its path is taken."""
         values = {"id": _id("pe"), "created_at": datetime.now(UTC), **row}
-        async with self.database.engine.begin() as connection:
-            await connection.execute(sa.insert(paid_endpoints).values(**values))
+        try:
+            async with self.database.engine.begin() as connection:
+                await connection.execute(sa.insert(paid_endpoints).values(**values))
+                await self._bump(connection)
+        except IntegrityError:
+            raise EndpointExists(row["path"]) from None
         return values
 
     async def delete_endpoint(self, workspace_id: str, endpoint_id: str) -> bool:
@@ -76,12 +103,27 @@ class PaymentStore:
                     paid_endpoints.c.id == endpoint_id, paid_endpoints.c.workspace_id == workspace_id
                 )
             )
+            if result.rowcount:
+                await self._bump(connection)
         return bool(result.rowcount)
 
+    async def _bump(self, connection: AsyncConnection) -> None:
+        """Move the counter in the change's transaction, so the change and its announcement commit together."""
+        upsert = self.database.insert(state_version).values(name=PAYMENTS_STATE, version=1)
+        await connection.execute(
+            upsert.on_conflict_do_update(
+                index_elements=[state_version.c.name], set_={"version": state_version.c.version + 1}
+            )
+        )
+
     async def create_wallet(self, **row: Any) -> dict[str, Any]:
+        """Store a sealed wallet; ``WalletExists`` when the agent has one."""
         values = {"created_at": datetime.now(UTC), **row}
-        async with self.database.engine.begin() as connection:
-            await connection.execute(sa.insert(wallets).values(**values))
+        try:
+            async with self.database.engine.begin() as connection:
+                await connection.execute(sa.insert(wallets).values(**values))
+        except IntegrityError:
+            raise WalletExists(row["agent_id"]) from None
         return values
 
     async def wallet(self, workspace_id: str, agent_id: str) -> dict[str, Any] | None:

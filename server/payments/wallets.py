@@ -7,16 +7,16 @@ from typing import Any
 
 from eth_account import Account
 
-from .service import Payments
+from ..governance.crypto import SecretBox
 
-__all__ = ["new_wallet", "wallet_context"]
+__all__ = ["new_wallet", "wallet_context", "wallet_json"]
 
 
 def wallet_context(wallet: dict[str, Any]) -> str:
     return f"wallet|{wallet['id']}|{wallet['workspace_id']}|{wallet['agent_id']}"
 
 
-def new_wallet(payments: Payments, workspace_id: str, agent_id: str) -> dict[str, Any]:
+def new_wallet(box: SecretBox, workspace_id: str, agent_id: str) -> dict[str, Any]:
     """A fresh EVM key for the agent, sealed for storage (the plaintext key leaves this function only sealed)."""
     account = Account.create()
     wallet = {
@@ -26,5 +26,17 @@ def new_wallet(payments: Payments, workspace_id: str, agent_id: str) -> dict[str
         "address": account.address,
         "policy": {},
     }
-    wallet["ciphertext"] = payments.box.seal(account.key.hex(), context=wallet_context(wallet))
+    wallet["ciphertext"] = box.seal(account.key.hex(), context=wallet_context(wallet))
     return wallet
+
+
+def wallet_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored wallet without its sealed key, as the admin API and ``alephant wallets list --json`` show it."""
+    return {
+        "id": row["id"],
+        "workspace_id": row["workspace_id"],
+        "agent_id": row["agent_id"],
+        "address": row["address"],
+        "policy": row["policy"],
+        "created_at": row["created_at"].isoformat(),
+    }

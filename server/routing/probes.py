@@ -16,13 +16,13 @@ that fail on it, and an open circuit is retried by the next real call once ``ope
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from providers.errors import TransportError
 from providers.registry import Upstreams, auth_headers
 from providers.types import UpstreamRequest
 
+from ..polling import Poller
 from .health import Health
 from .routers import Routers
 from .types import Deployment
@@ -43,7 +43,14 @@ class Prober:
         self.upstreams = upstreams
         self.interval = interval
         self.timeout = timeout
-        self._task: asyncio.Task[None] | None = None
+        self._poller = Poller(
+            self.probe_all,
+            interval=interval,
+            name="alephant-probes",
+            failure="active probes failed",
+            first_wait=False,
+            traceback=True,
+        )
 
     def deployments(self) -> list[Deployment]:
         unique: dict[str, Deployment] = {}
@@ -81,20 +88,7 @@ class Prober:
         await asyncio.gather(*(self.probe(d) for d in self.deployments()), return_exceptions=True)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="alephant-probes")
+        self._poller.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.probe_all()
-            except Exception:  # a probe must never take the gateway down
-                _log.exception("active probes failed")
-            await asyncio.sleep(self.interval)
+        await self._poller.stop()

@@ -8,8 +8,6 @@ variable was unset since, say) is left out with a warning rather than take the o
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Mapping
@@ -22,6 +20,7 @@ from finance.pricing import PriceBook
 from providers.catalog import Catalog
 
 from ..config import ConfigError, RouterConfig
+from ..polling import Poller
 from ..storage import Database
 from ..storage.schema import routers as routers_table
 from ..storage.schema import state_version
@@ -128,7 +127,12 @@ class RouterSync:
         self._catalog, self._prices, self._env, self._rng = catalog, prices, env, rng
         self._interval = interval
         self._version = -1
-        self._task: asyncio.Task[None] | None = None
+        self._poller = Poller(
+            self.load,
+            interval=interval,
+            name="alephant-routers",
+            failure="router snapshot refresh failed, keeping the previous one",
+        )
 
     def build(self, router_id: str, config: RouterConfig) -> Router:
         """The router ``config`` describes, or ``ConfigError`` naming each problem."""
@@ -152,19 +156,7 @@ class RouterSync:
         self._version = version
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._poll(), name="alephant-routers")
+        self._poller.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.load()
-            except Exception as exc:  # the store may be briefly down; keep serving the last snapshot
-                _log.warning("router snapshot refresh failed, keeping the previous one: %s", type(exc).__name__)
+        await self._poller.stop()

@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import cast
 
+import anyio
 import orjson
 
 from providers.errors import TransportError, TransportTimeout
@@ -261,7 +262,8 @@ class _Dispatch:
                 # one content event is about one token; the prompt is estimated at ~4 bytes a token.
                 usage = Usage(prompt_tokens=len(call.raw) // 4, completion_tokens=max(0, events - 1))
             call.usage = usage
-            await response.aclose()
+            with anyio.CancelScope(shield=True):  # a disconnect cancels the relay; the connection is still released
+                await response.aclose()
 
 
 def dispatch(services: Services) -> Handler:

@@ -5,7 +5,8 @@ fails, or the client disconnects (``client_disconnected``, with the tokens relay
 synchronous and cheap (a price lookup in memory and a non-blocking queue put) so that it also runs safely
 inside a cancelled stream. Routing headers (``alephant-attempts``, ``alephant-fallback``) and the per-attempt
 list on the row come from ``Call.attempts``/``Call.fallbacks``, which the attempt loop fills. A row that cannot
-be queued or spooled is logged and dropped: the log never fails a request.
+be queued or spooled is logged and dropped: the log never fails a request. When an exporter is on (spans, body
+archive, sinks: ``server.telemetry``), the committed call is handed to it the same way, by queue puts.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class RecordStage:
         self.prices = services.prices
         self.log_writer = services.log_writer
         self.metrics = services.metrics
+        self.telemetry = services.telemetry
 
     async def __call__(self, call: Call) -> Reply:
         try:
@@ -66,16 +68,20 @@ class RecordStage:
             self._price(call)
             assert call.cost is not None
             reply.headers["alephant-cost-usd"] = format_usd(call.cost.nano)
-            self._commit(call, reply.status)
+            self._commit(call, reply.status, reply.body)
             return reply
         reply.stream = self._watch(call, reply.stream, reply.status)
         return reply
 
     async def _watch(self, call: Call, stream: AsyncIterator[bytes], status: int) -> AsyncIterator[bytes]:
+        keep = self.telemetry.stream_cap(call) if self.telemetry.active else 0  # bytes the body archive wants
+        relayed = bytearray()
         try:
             async for chunk in stream:
                 if call.first_byte is None:
                     call.first_byte = time.perf_counter()
+                if len(relayed) < keep:
+                    relayed += chunk[: keep - len(relayed)]
                 yield chunk
         except (asyncio.CancelledError, GeneratorExit):
             call.status = "client_disconnected"
@@ -87,14 +93,14 @@ class RecordStage:
                     await close()  # the inner stages' ends run first: the relay sets the usage relayed so far
             finally:
                 self._price(call)
-                self._commit(call, status)
+                self._commit(call, status, bytes(relayed))
 
     def _price(self, call: Call) -> None:
         if call.cost is None and call.target is not None:
             workspace_id = call.principal.workspace_id if call.principal is not None else None
             call.cost = self.prices.cost(call.target.provider.id, call.target.model, call.usage, workspace_id)
 
-    def _commit(self, call: Call, http_status: int) -> None:
+    def _commit(self, call: Call, http_status: int, body: bytes = b"") -> None:
         end = time.perf_counter()
         target, principal, context, usage, error = (
             call.target,
@@ -136,6 +142,11 @@ class RecordStage:
             if call.policy_events
             else None,
         )
+        if self.telemetry.active:  # spans, body archive, sinks; sets ``row.body_ref`` before the row is queued
+            try:
+                self.telemetry.observe(call, row, body)
+            except Exception:  # fail open, as the log does
+                _log.exception("request %s: telemetry could not take the call", call.request_id)
         try:
             self.log_writer.submit(row)
         except Exception:  # fail open: a log backend failure (a full disk under the spool) never fails a request

@@ -2,7 +2,8 @@
 
 Every change bumps the snapshot counter (``keys.bump_version``) in its own transaction, so every gateway
 reloads its in-memory governance snapshot within ``key_refresh_interval``. Provider keys are sealed by the
-caller's ``SecretBox`` before they reach a statement; this module never sees a master key.
+caller's ``SecretBox`` before they reach a statement; this module never sees a master key. Deleting an entity
+never cascades: while live keys, agents, budgets... still refer to it, ``InUse`` names them and nothing changes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,18 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.storage.database import Database
-from server.storage.schema import agents, departments, provider_keys, workspaces
+from server.storage.schema import (
+    agents,
+    api_keys,
+    budgets,
+    departments,
+    limits,
+    paid_endpoints,
+    price_overrides,
+    provider_keys,
+    wallets,
+    workspaces,
+)
 from server.storage.state import bump_version
 
 __all__ = [
@@ -27,6 +39,7 @@ __all__ = [
     "Conflict",
     "DepartmentRecord",
     "GovernanceStore",
+    "InUse",
     "ProviderKeyRecord",
     "Sealer",
     "Unknown",
@@ -44,6 +57,10 @@ class Conflict(Exception):
 
 class Unknown(LookupError):
     """A named entity does not exist in that workspace; the message names it."""
+
+
+class InUse(Exception):
+    """The entity cannot be deleted: others still reference it (the message names them), or it is ``default``."""
 
 
 class Sealer(Protocol):
@@ -113,6 +130,40 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+# A reference check: (singular, plural) label, the column naming each referrer, which rows refer.
+_Check = tuple[tuple[str, str], sa.Column[Any], sa.ColumnElement[bool]]
+_SHOWN = 5  # referrers named per kind in a refusal; the count says how many more
+
+
+def _live_keys(where: sa.ColumnElement[bool]) -> _Check:
+    live = sa.and_(
+        where, api_keys.c.revoked_at.is_(None), sa.or_(api_keys.c.expires_at.is_(None), api_keys.c.expires_at > _now())
+    )
+    return ("live key", "live keys"), api_keys.c.id, live
+
+
+def _budgets_on(workspace_id: str, scope: str, scope_id: str) -> _Check:
+    where = sa.and_(budgets.c.workspace_id == workspace_id, budgets.c.scope == scope, budgets.c.scope_id == scope_id)
+    return ("budget", "budgets"), budgets.c.id, where
+
+
+async def _refuse_if_referenced(connection: AsyncConnection, entity: str, checks: Sequence[_Check]) -> None:
+    """Raise ``InUse`` naming every kind of referrer and the first few of each, when there is any."""
+    found = []
+    for (one, many), column, where in checks:
+        ids = (await connection.execute(sa.select(column).where(where).order_by(column))).scalars().all()
+        if ids:
+            shown = ", ".join(str(i) for i in ids[:_SHOWN]) + (
+                f", and {len(ids) - _SHOWN} more" if len(ids) > _SHOWN else ""
+            )
+            found.append(f"{len(ids)} {one if len(ids) == 1 else many} ({shown})")
+    if found:
+        raise InUse(
+            f"{entity} is still referenced by {'; '.join(found)}: revoke or delete them first "
+            "(request-log rows and ledger entries are history and stay)"
+        )
+
+
 def _rows(table: sa.Table, record_type: type[Any], rows: Sequence[sa.Row[Any]]) -> list[Any]:
     return [record_type(**dict(row._mapping)) for row in rows]
 
@@ -154,9 +205,44 @@ class GovernanceStore:
         result: WorkspaceRecord = found[0]
         return result
 
+    async def time_zone(self, workspace_id: str) -> str:
+        """The workspace's IANA zone for budget periods; UTC for one without a row yet (its row gets UTC)."""
+        async with self._db.engine.connect() as connection:
+            found = (
+                await connection.execute(sa.select(workspaces.c.time_zone).where(workspaces.c.id == workspace_id))
+            ).scalar()
+        return str(found) if found is not None else "UTC"
+
     async def update_workspace(self, workspace_id: str, **changes: Any) -> WorkspaceRecord:
         await self._update(workspaces, workspaces.c.id == workspace_id, changes, f"no workspace '{workspace_id}'")
         return await self.workspace(workspace_id)
+
+    async def delete_workspace(self, workspace_id: str) -> WorkspaceRecord:
+        """Delete a workspace that owns nothing any more; ``InUse`` names what still refers to it."""
+        if workspace_id == DEFAULT_WORKSPACE:
+            raise InUse(f"workspace '{DEFAULT_WORKSPACE}' cannot be deleted: the master key and new keys act on it")
+        record = await self.workspace(workspace_id)
+        owned = [
+            _live_keys(api_keys.c.workspace_id == workspace_id),
+            (
+                ("live provider key", "live provider keys"),
+                provider_keys.c.id,
+                sa.and_(provider_keys.c.workspace_id == workspace_id, provider_keys.c.revoked_at.is_(None)),
+            ),
+            (("department", "departments"), departments.c.id, departments.c.workspace_id == workspace_id),
+            (("agent", "agents"), agents.c.id, agents.c.workspace_id == workspace_id),
+            (("budget", "budgets"), budgets.c.id, budgets.c.workspace_id == workspace_id),
+            (("limit", "limits"), limits.c.id, limits.c.workspace_id == workspace_id),
+            (
+                ("price override", "price overrides"),
+                price_overrides.c.model,
+                price_overrides.c.workspace_id == workspace_id,
+            ),
+            (("paid endpoint", "paid endpoints"), paid_endpoints.c.id, paid_endpoints.c.workspace_id == workspace_id),
+            (("wallet", "wallets"), wallets.c.id, wallets.c.workspace_id == workspace_id),
+        ]
+        await self._delete(workspaces, workspaces.c.id == workspace_id, f"workspace '{workspace_id}'", owned)
+        return record
 
     # --- departments ---
 
@@ -186,6 +272,23 @@ class GovernanceStore:
             raise Unknown(f"no department '{department_id}' in workspace '{workspace_id}'")
         result: DepartmentRecord = found[0]
         return result
+
+    async def delete_department(self, workspace_id: str, department_id: str) -> DepartmentRecord:
+        """Delete a department no live key, agent or budget refers to; ``InUse`` names those that do."""
+        record = await self.department(workspace_id, department_id)
+        in_workspace = api_keys.c.workspace_id == workspace_id
+        referrers = [
+            _live_keys(sa.and_(in_workspace, api_keys.c.department_id == department_id)),
+            (
+                ("agent", "agents"),
+                agents.c.id,
+                sa.and_(agents.c.workspace_id == workspace_id, agents.c.department_id == department_id),
+            ),
+            _budgets_on(workspace_id, "department", department_id),
+        ]
+        where = sa.and_(departments.c.workspace_id == workspace_id, departments.c.id == department_id)
+        await self._delete(departments, where, f"department '{department_id}'", referrers)
+        return record
 
     # --- agents ---
 
@@ -238,6 +341,28 @@ class GovernanceStore:
         missing = f"no agent '{agent_id}' in workspace '{workspace_id}'"
         await self._update(agents, self._agent_row(workspace_id, agent_id), changes, missing)
         return await self.agent(workspace_id, agent_id)
+
+    async def delete_agent(self, workspace_id: str, agent_id: str) -> AgentRecord:
+        """Delete an agent no live key, budget, limit or wallet refers to; ``InUse`` names those that do."""
+        record = await self.agent(workspace_id, agent_id)
+        referrers = [
+            _live_keys(sa.and_(api_keys.c.workspace_id == workspace_id, api_keys.c.agent_id == agent_id)),
+            _budgets_on(workspace_id, "agent", agent_id),
+            (
+                ("limit", "limits"),
+                limits.c.id,
+                sa.and_(
+                    limits.c.workspace_id == workspace_id, limits.c.scope == "agent", limits.c.scope_id == agent_id
+                ),
+            ),
+            (
+                ("wallet", "wallets"),
+                wallets.c.id,
+                sa.and_(wallets.c.workspace_id == workspace_id, wallets.c.agent_id == agent_id),
+            ),
+        ]
+        await self._delete(agents, self._agent_row(workspace_id, agent_id), f"agent '{agent_id}'", referrers)
+        return record
 
     async def check_department(self, connection: AsyncConnection, workspace_id: str, department_id: str | None) -> None:
         where = sa.and_(departments.c.workspace_id == workspace_id, departments.c.id == department_id)
@@ -329,6 +454,15 @@ class GovernanceStore:
             if changes:
                 await connection.execute(table.update().where(where).values(**changes))
                 await bump_version(self._db, connection)
+
+    async def _delete(
+        self, table: sa.Table, where: sa.ColumnElement[bool], entity: str, referrers: Sequence[_Check]
+    ) -> None:
+        async with self._db.engine.begin() as connection:
+            await _refuse_if_referenced(connection, entity, referrers)
+            if (await connection.execute(table.delete().where(where))).rowcount == 0:
+                raise Unknown(f"no {entity}")
+            await bump_version(self._db, connection)
 
     @staticmethod
     async def _exists(connection: AsyncConnection, table: sa.Table, where: sa.ColumnElement[bool]) -> bool:

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from finance.ledger import BUDGET_KINDS, Group, Kind, Totals, aggregate
 from finance.money import Nano
 from server.storage.database import Database
+from server.storage.records import MCP_TOOL_ENDPOINT
 from server.storage.schema import ledger_entries, request_log
 
 __all__ = ["LedgerEntry", "LedgerFilter", "LedgerStore", "new_entry_id"]
@@ -189,7 +190,7 @@ class LedgerStore:
                 sa.cast(sa.func.coalesce(sa.func.sum(request_log.c.cost_nano), 0), sa.BigInteger).label("amount"),
                 sa.func.count().label("n"),
             )
-            .where(*_where(request_log, workspace_id, where))
+            .where(*_where(request_log, workspace_id, where), request_log.c.endpoint != MCP_TOOL_ENDPOINT)
             .group_by(group)
         )
         others = (

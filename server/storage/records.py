@@ -10,7 +10,9 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-__all__ = ["KeyRecord", "LogRow"]
+__all__ = ["MCP_TOOL_ENDPOINT", "KeyRecord", "LogRow"]
+
+MCP_TOOL_ENDPOINT = "mcp_tool"  # a log row's endpoint for an MCP tool call that is not a model call
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,3 +68,4 @@ class LogRow:
     attempt_log: str | None = None  # JSON list, one object per attempt: deployment, status, error, class, ms
     department_id: str | None = None
     policy_events: str | None = None  # JSON list, one object per policy/limit decision: decision, rule, reason
+    body_ref: str | None = None  # object key of the archived request/response bodies (``server.telemetry.archive``)

@@ -129,6 +129,7 @@ request_log = sa.Table(
     sa.Column("attempt_log", sa.Text, nullable=True),  # JSON text: COPY and multi-row inserts pass it as is
     sa.Column("department_id", sa.Text, nullable=True),
     sa.Column("policy_events", sa.Text, nullable=True),  # JSON text, as attempt_log
+    sa.Column("body_ref", sa.Text, nullable=True),  # archived bodies' object key (migration 0011)
 )
 
 # Bumped in the same transaction as every change to the table it names ("keys"), so gateway processes can poll
@@ -385,3 +386,6 @@ payments = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("settled_at", UTCDateTime, nullable=True),
 )
+
+# --- archive and delivery (issue 7): body references, sinks (migration 0011) ---
+# ``request_log.body_ref`` (above, last column) references archived bodies; sinks spool on disk, not here.
