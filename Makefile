@@ -61,7 +61,7 @@ test: lint typecheck pytest
 
 # The full harness (~15 min; needs wrk, PostgreSQL on 127.0.0.1; installs LiteLLM into bench/.venv-litellm).
 bench: install tools
-	$(BIN)/pip install --quiet granian
+	$(BIN)/pip install --quiet granian py-spy
 	$(BIN)/python -m bench
 
 # A < 60 s smoke of the harness; no LiteLLM, no timed bar.

@@ -6,7 +6,9 @@ synchronous and cheap (a price lookup in memory and a non-blocking queue put) so
 inside a cancelled stream. Routing headers (``alephant-attempts``, ``alephant-fallback``) and the per-attempt
 list on the row come from ``Call.attempts``/``Call.fallbacks``, which the attempt loop fills. A row that cannot
 be queued or spooled is logged and dropped: the log never fails a request. When an exporter is on (spans, body
-archive, sinks: ``server.telemetry``), the committed call is handed to it the same way, by queue puts.
+archive, sinks: ``server.telemetry``), the committed call is handed to it the same way, by queue puts; the
+Prometheus counters (``server.metrics``) are updated in memory. A stream's inner stages are closed before it is
+priced, because a disconnected relay learns its usage only when it closes.
 """
 
 from __future__ import annotations
@@ -151,7 +153,10 @@ class RecordStage:
             self.log_writer.submit(row)
         except Exception:  # fail open: a log backend failure (a full disk under the spool) never fails a request
             _log.exception("request %s: its log row could not be queued or spooled", call.request_id)
-        self.metrics.observe(row, call.attempts, error)
+        try:
+            self.metrics.observe(row, call.attempts, error)
+        except Exception:  # fail open: metrics never fail a request either
+            _log.exception("request %s: its metrics could not be recorded", call.request_id)
 
 
 def _routing_headers(call: Call) -> dict[str, str]:
