@@ -504,10 +504,12 @@ async def test_thousand_requests_through_storms_without_a_failure(routed: tuple[
         f"fallbacks taken {fallbacks}; flaky upstream received {flaky_received}"
     )
     assert failures == []
-    # The faults did happen and were absorbed. How many calls meet one depends on how soon each circuit opens
-    # (60-160 over recent runs), so the floor only proves they were not avoided altogether.
-    assert sum(n for k, n in attempts.items() if k > 1) > 40
-    assert flaky_received > 100 and providers["backup"] > 0
+    # The faults did happen and were absorbed: the flaky upstream failed some of what it received, calls needed
+    # more than one attempt, and fallbacks reached the backup. How many depends on how soon each circuit opens
+    # (50-160 multi-attempt calls over recent runs), so the floors only prove they were not avoided altogether.
+    assert flaky_received > providers["flaky"] > 0
+    assert sum(n for k, n in attempts.items() if k > 1) > 20
+    assert providers["backup"] > 0
     async with httpx.AsyncClient(base_url=gateway.base_url, timeout=10) as http:
         report = (await http.get("/health/providers", headers=AUTH)).json()
     down = next(row for row in report["deployments"] if row["id"] == "down/gpt-4o")
