@@ -5,6 +5,7 @@ tool errors naming the gateway's code, and every tool call is a log row (``mcp_t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -124,11 +125,13 @@ async def test_a_run_through_tools_is_traced_costed_and_spent(gateway: Gateway) 
             assert traced.structured_content is not None, text_of(traced)
             trace = traced.structured_content
             kinds = [node["kind"] for node in trace["tree"]["children"]]
-            if ("request" in kinds and "tool" in kinds) or time.monotonic() > deadline:
+            names = {node["name"] for node in trace["tree"]["children"] if node["kind"] == "tool"}
+            done = "request" in kinds and {"mcp record_spend", "mcp end_run"} <= names
+            if done or time.monotonic() > deadline:
                 break
+            await asyncio.sleep(0.05)
         assert trace["status"] == "completed" and trace["agent_id"] == "mcp-agent"
         assert trace["cost_usd"] == model_cost and trace["prompt_tokens"] > 0
-        names = {node["name"] for node in trace["tree"]["children"] if node["kind"] == "tool"}
         assert {"mcp record_spend", "mcp end_run"} <= names, names  # tool calls are spans of the run
         resource = (await client.read_resource("alephant://runs/mcp-run-1")).contents[0]
         assert isinstance(resource, TextResourceContents)
