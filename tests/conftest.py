@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from server.storage import Database, LogQuery, LogRow
-from tests._databases import drop_postgres, fresh_postgres_url
+from tests._databases import drop_postgres, fresh_postgres_url, sqlite_url
 from tests.fakes.openai_upstream import FakeOpenAI
 
 MASTER_KEY = "alk_master_test_0123456789abcdefghijklmnop"
@@ -216,6 +216,19 @@ def gateway(
     finally:
         if store == "postgres":
             drop_postgres(database_url)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh, unmigrated store per module on each dialect: an SQLite file, or a PostgreSQL database dropped after."""
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path_factory.mktemp("sqlite"))
+        return
+    url = fresh_postgres_url()
+    try:
+        yield url
+    finally:
+        drop_postgres(url)
 
 
 SDKFactory = Callable[..., openai.AsyncOpenAI]

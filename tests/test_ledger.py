@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -20,7 +20,6 @@ from finance.money import format_usd, to_usd
 from server.storage import Database, LogRow
 from server.storage.ledger import LedgerEntry, LedgerFilter, LedgerStore, new_entry_id
 from server.storage.schema import ledger_entries, request_log
-from tests._databases import drop_postgres, fresh_postgres_url, sqlite_url
 
 USD = 1_000_000_000
 CENT = USD // 100
@@ -122,23 +121,6 @@ def test_no_rounding_drift_over_100k_entries(seed: int) -> None:
 
 
 # -- the store ---------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path_factory.mktemp("ledger"))
-        return
-    url = fresh_postgres_url()
-    try:
-        yield url
-    finally:
-        drop_postgres(url)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import re
 import shutil
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -24,26 +24,9 @@ from alembic.migration import MigrationContext
 from server.storage import Database, KeyStore, LogQuery, LogRow, LogWriter, hash_secret, new_secret
 from server.storage import keys as keys_module
 from server.storage.schema import metadata
-from tests._databases import drop_postgres, fresh_postgres_url, sqlite_url
+from tests._databases import sqlite_url
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path_factory.mktemp("sqlite"))
-        return
-    url = fresh_postgres_url()
-    try:
-        yield url
-    finally:
-        drop_postgres(url)
 
 
 @pytest.fixture
