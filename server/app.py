@@ -50,6 +50,7 @@ from .routing.passthrough import passthrough
 from .routing.probes import Prober
 from .routing.routers import Routers
 from .routing.store import RouterStore, RouterSync
+from .runs import Runs
 from .services import Services
 from .stages import PASSTHROUGH_STAGES, STAGES, dispatch
 from .storage import Database, KeyStore, LogWriter, ResponseStore
@@ -178,8 +179,9 @@ async def services_lifespan(settings: Settings) -> AsyncIterator[Services]:
             keyring=keyring,
             upstreams=upstreams,
             log_writer=log_writer,
+            runs=Runs(database, before_read=log_writer.sync),
             limiter=limiter,
-            ledger=Ledger(LedgerStore(database), on_spend=spend_listener(limiter)),
+            ledger=Ledger(LedgerStore(database), on_spend=spend_listener(limiter), before_read=log_writer.sync),
             metrics=Metrics(known_model=lambda provider, name: catalog.model_info(provider, name) is not None),
             stored_responses=stored,
             payments=payments,

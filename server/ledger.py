@@ -47,9 +47,16 @@ class IdempotencyConflict(GatewayError):
 
 
 class Ledger:
-    def __init__(self, store: LedgerStore, *, on_spend: SpendListener | None = None) -> None:
+    def __init__(
+        self,
+        store: LedgerStore,
+        *,
+        on_spend: SpendListener | None = None,
+        before_read: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.store = store
         self.on_spend = on_spend
+        self.before_read = before_read  # the log writer's ``sync``: model costs are request-log rows
 
     async def record(
         self,
@@ -110,6 +117,8 @@ class Ledger:
         self, workspace_id: str, where: LedgerFilter, *, limit: int = 100
     ) -> tuple[list[LedgerEntry], Totals]:
         """What ``GET /v1/spend`` and the MCP ``get_spend`` tool answer: recent entries and the window's totals."""
+        if self.before_read is not None:
+            await self.before_read()
         entries = await self.store.entries(workspace_id, where, limit=limit)
         totals = (await self.store.totals(workspace_id, where=where)).get(None, Totals())
         return entries, totals
@@ -118,6 +127,8 @@ class Ledger:
         self, workspace_id: str, *, group_by: Group | None, where: LedgerFilter
     ) -> list[tuple[str | None, Totals]]:
         """Totals per group, largest spend first (ties by key), or one row for the whole workspace."""
+        if self.before_read is not None:
+            await self.before_read()
         totals = await self.store.totals(workspace_id, group_by=group_by, where=where)
         if group_by is None:
             return [(None, totals.get(None, Totals()))]

@@ -30,7 +30,7 @@ from .call import Principal
 from .errors import GatewayError, InvalidRequest, PolicyDenied
 from .metrics import CONTENT_TYPE
 from .responses import openai_error_body
-from .runs import Runs, new_id
+from .runs import new_id
 from .services import Services
 from .stages import authenticate_request
 from .stages.agent_context import _ID, _PROPERTY_NAME
@@ -196,7 +196,7 @@ def _utc(value: datetime) -> datetime:
 @_endpoint
 async def start_run(request: Request, caller: Caller) -> Response:
     body = await read_body(request, RunIn)
-    run = await Runs(caller.services.database).start(
+    run = await caller.services.runs.start(
         caller.principal,
         caller.workspace_id,
         run_id=body.run_id,
@@ -209,15 +209,13 @@ async def start_run(request: Request, caller: Caller) -> Response:
 @_endpoint
 async def end_run(request: Request, caller: Caller) -> Response:
     body = await read_body(request, RunEndIn)
-    run = await Runs(caller.services.database).end(
-        caller.workspace_id, request.path_params["run_id"], status=body.status
-    )
+    run = await caller.services.runs.end(caller.workspace_id, request.path_params["run_id"], status=body.status)
     return json_response(run_json(run))
 
 
 @_endpoint
 async def get_run(request: Request, caller: Caller) -> Response:
-    return json_response(await Runs(caller.services.database).trace(caller.workspace_id, request.path_params["run_id"]))
+    return json_response(await caller.services.runs.trace(caller.workspace_id, request.path_params["run_id"]))
 
 
 @_endpoint
@@ -227,6 +225,7 @@ async def list_runs(request: Request, caller: Caller) -> Response:
     if status is not None and status not in RUN_STATUSES:
         raise InvalidRequest(f"Query parameter 'status' must be one of {', '.join(RUN_STATUSES)}.", param="status")
     limit = _limit(request, 50, 500)
+    await caller.services.log_writer.sync()  # a run's summary counts its request-log rows
     found = await RunStore(caller.services.database).list(
         caller.workspace_id,
         agent_id=_id_param(request, "agent_id"),
@@ -263,7 +262,7 @@ async def add_span(request: Request, caller: Caller) -> Response:
         cost_nano=to_nano(body.cost_usd) if body.cost_usd is not None else 0,
         attributes=_bounded_json(body.attributes, "attributes"),
     )
-    await Runs(caller.services.database).add_span(span)
+    await caller.services.runs.add_span(span)
     return json_response(dataclasses.asdict(span), status=201)
 
 
@@ -312,6 +311,7 @@ def _log_filter(request: Request, workspace_id: str) -> LogFilter:
 async def search_logs(request: Request, caller: Caller) -> Response:
     where = _log_filter(request, caller.workspace_id)
     limit = _limit(request, 100, 1000)
+    await caller.services.log_writer.sync()  # read-your-writes on this replica
     rows = await LogSearch(caller.services.database).search(where, limit=limit, after=_decode_cursor(request))
     cursor = _encode_cursor(rows[-1].created_at, rows[-1].request_id) if len(rows) == limit else None
     return json_response({"object": "list", "data": [log_json(row) for row in rows], "next_cursor": cursor})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,9 +29,10 @@ def new_id(prefix: str) -> str:
 
 
 class Runs:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, before_read: Callable[[], Awaitable[None]] | None = None) -> None:
         self.store = RunStore(database)
         self.spans = SpanStore(database)
+        self.before_read = before_read  # the log writer's ``sync``: a trace's requests are request-log rows
 
     async def start(
         self,
@@ -77,6 +79,8 @@ class Runs:
 
     async def trace(self, workspace_id: str, run_id: str) -> dict[str, Any]:
         """The run's tree with totals; ``NotFound`` when the workspace has no trace of it at all."""
+        if self.before_read is not None:
+            await self.before_read()
         run = await self.store.get(workspace_id, run_id)
         requests = await self.store.requests(workspace_id, run_id, limit=MAX_TRACE_REQUESTS + 1)
         spans = await self.spans.for_run(workspace_id, run_id)

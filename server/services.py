@@ -22,6 +22,7 @@ from .payments.service import Payments
 from .routing.health import Health
 from .routing.routers import Routers
 from .routing.store import RouterSync
+from .runs import Runs
 from .storage import Database, LogWriter
 from .stored_responses import StoredResponses
 from .telemetry import Telemetry
@@ -38,6 +39,7 @@ class Services:
     keyring: Keyring
     upstreams: Upstreams
     log_writer: LogWriter
+    runs: Runs  # runs, spans and traces, shared by the HTTP routes and the MCP tools
     ledger: Ledger  # tool/payment spend, revenue, adjustments; reports over them and the request log
     limiter: Limiter  # budgets, rate and concurrency limits: rules snapshot and counters backend
     metrics: Metrics  # Prometheus counters and histograms, observed at commit

@@ -5,6 +5,7 @@ Each test runs against a SQLite file and a fresh PostgreSQL database; tables are
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import re
@@ -277,6 +278,31 @@ async def test_log_round_trip(db: Database, tmp_path: Path) -> None:
     assert await query.tail(limit=3, workspace_id="ws_1") == [r for r in newest if r.workspace_id == "ws_1"][:3]
     with pytest.raises(ValueError, match="no_such_column"):
         await query.count(no_such_column=1)
+
+
+async def test_sync_waits_for_the_batch_in_flight(db: Database, tmp_path: Path) -> None:
+    """``sync`` (the read routes' read-your-writes) returns only when every row submitted before it is stored:
+    the batch the background task already took and is writing, and those still queued."""
+    writer = LogWriter(db, spool_dir=tmp_path, batch_size=2, flush_interval=0.001)
+    insert_fast = writer._insert_fast
+    started = asyncio.Event()
+
+    async def slow(rows: Any) -> None:
+        started.set()
+        await asyncio.sleep(0.2)  # the background task holds its taken batch while our sync starts
+        await insert_fast(rows)
+
+    writer._insert_fast = slow  # type: ignore[method-assign]
+    writer.start()
+    writer.submit(make_row(1))
+    writer.submit(make_row(2))
+    await started.wait()
+    await writer.sync()  # nothing is queued: only the batch in flight is left to wait for
+    assert await LogQuery(db).count() == 2
+    writer.submit(make_row(3))
+    await writer.sync()
+    assert await LogQuery(db).count() == 3
+    await writer.stop()
 
 
 async def test_large_batches_through_the_background_task(db: Database, tmp_path: Path) -> None:

@@ -513,7 +513,7 @@ def _run_info(run: RunRecord) -> RunInfo:
 
 
 def _runs(ctx: Ctx) -> Runs:
-    return Runs(_gateway(ctx).services.database)
+    return _gateway(ctx).services.runs
 
 
 async def start_run(

@@ -288,6 +288,17 @@ class LogWriter:
             await self._write(self._take_batch())
         self._overflowing = False
 
+    async def sync(self) -> None:
+        """Return once every row submitted before the call is stored (or spooled): read-your-writes.
+
+        The read routes (a run's trace, log search, spend) call it, so a client that reads right after its
+        request sees that request on this replica instead of racing the batch timer. Batches the background
+        task took before this call are written under ``_lock``, which is fair, so waiting for it covers them.
+        """
+        await self.flush()
+        async with self._lock:
+            pass
+
     async def _run(self) -> None:
         while not self._stopping:
             await self._wakeup.wait()
