@@ -115,9 +115,12 @@ async def test_migrate_twice_is_idempotent(db: Database) -> None:
     from alembic.script import ScriptDirectory
 
     from server.storage import alembic_config
+    from server.storage.database import HEAD_REVISION
     from server.storage.schema import metadata
 
-    assert versions == [ScriptDirectory.from_config(alembic_config()).get_current_head()], "one head, applied"
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head == HEAD_REVISION, "the fast start-up check (Database._at_head) must know the newest revision"
+    assert versions == [head], "one head, applied"
     assert tables == {"alembic_version", *metadata.tables}
 
 

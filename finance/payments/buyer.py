@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from mpp import Challenge
 from mpp.methods.evm.client import charge as mpp_evm_client
@@ -25,7 +26,7 @@ from x402.schemas import PaymentRequired, PaymentRequirements
 
 from .terms import Asset, TermsError, find_asset, units_to_nano
 
-__all__ = ["Quote", "quotes", "sign"]
+__all__ = ["Quote", "account_from_key", "new_account", "quotes", "sign"]
 
 _MPPX = "mppx"  # the route-binding extension of MPP servers' x402 offers
 
@@ -97,6 +98,18 @@ def quotes(payment_required: str | None, www_authenticate: Iterable[str]) -> lis
             native = _mpp_native(payment_required)
     mpp = _mpp_quotes(www_authenticate)
     return mpp + found if native else found + mpp
+
+
+def new_account() -> LocalAccount:
+    """A fresh EVM key: an agent's wallet."""
+    account: LocalAccount = Account.create()
+    return account
+
+
+def account_from_key(key: str) -> LocalAccount:
+    """The account of a stored (unsealed) private key."""
+    account: LocalAccount = Account.from_key(key)
+    return account
 
 
 async def sign(quote: Quote, account: LocalAccount) -> tuple[str, str]:

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from eth_utils.address import is_address, to_checksum_address
-from x402.mechanisms.evm.default_assets import DEFAULT_ASSETS
-
 from finance.money import NANO_PER_USD, Nano
 
 __all__ = ["Asset", "Terms", "TermsError", "find_asset", "nano_to_units", "units_to_nano"]
@@ -39,6 +36,11 @@ class Asset:
 
 def find_asset(network: str, address: str | None = None) -> Asset:
     """The network's default stablecoin, or the named one; ``TermsError`` when unknown."""
+    # Imported here, not at the top: the x402 EVM package loads web3 (~0.8 s, ~40 MB), which a gateway that
+    # neither sells nor buys should not pay for. ``tests/test_import_cost.py`` keeps it that way.
+    from eth_utils.address import is_address, to_checksum_address
+    from x402.mechanisms.evm.default_assets import DEFAULT_ASSETS
+
     if not network.startswith("eip155:") or not network.split(":", 1)[1].isdigit():
         raise TermsError(f"network: {network!r} is not an EVM CAIP-2 id such as eip155:84532")
     rows = DEFAULT_ASSETS.get(network, [])
@@ -87,6 +89,8 @@ class Terms:
     amount_nano: Nano
 
     def __post_init__(self) -> None:
+        from eth_utils.address import is_address
+
         if not is_address(self.pay_to):
             raise TermsError(f"pay_to: {self.pay_to!r} is not a 0x address")
         if self.amount_nano <= 0:

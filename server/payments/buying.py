@@ -18,13 +18,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from eth_account import Account
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
+from finance import payments as pay  # its names load the payment SDKs on first use
 from finance.money import format_usd, to_nano
-from finance.payments import Quote, quotes, sign
 from providers.ingress import dialect
 
 from ..admin.common import json_response, read_body
@@ -67,7 +66,7 @@ def _policy(payments: Payments, wallet: dict[str, Any], name: str) -> list[str]:
     return list(getattr(payments.settings.payments, name)) + list(wallet["policy"].get(name, []))
 
 
-def _choose(offers: list[Quote], payments: Payments, wallet: dict[str, Any], max_nano: int) -> Quote:
+def _choose(offers: list[pay.Quote], payments: Payments, wallet: dict[str, Any], max_nano: int) -> pay.Quote:
     refusals = []
     for quote in offers:
         if not _allowed(quote.asset.network, _policy(payments, wallet, "allowed_networks")):
@@ -165,7 +164,7 @@ async def pay_and_fetch(
             if first.status_code != 402:
                 return first, None
             quote = _choose(
-                quotes(first.headers.get("payment-required"), first.headers.get_list("www-authenticate")),
+                pay.quotes(first.headers.get("payment-required"), first.headers.get_list("www-authenticate")),
                 payments,
                 wallet,
                 max_nano,
@@ -173,8 +172,8 @@ async def pay_and_fetch(
             hold = await _reserve(services.limiter, principal, context, quote.amount_nano)
             spent = 0  # what the hold commits: the price once a signature exists, until a refusal says otherwise
             try:
-                account = Account.from_key(payments.box.open(wallet["ciphertext"], context=wallet_context(wallet)))
-                name, value = await sign(quote, account)
+                account = pay.account_from_key(payments.box.open(wallet["ciphertext"], context=wallet_context(wallet)))
+                name, value = await pay.sign(quote, account)
                 spent = quote.amount_nano
                 payment_id = await payments.store.claim(
                     claim="out:" + hashlib.sha256(value.encode()).hexdigest(),
@@ -252,7 +251,7 @@ async def _span(
     principal: Principal,
     context: AgentContext,
     url: str,
-    quote: Quote,
+    quote: pay.Quote,
     payment_id: str,
     started: datetime,
     *,

@@ -16,9 +16,8 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from x402.schemas import PaymentPayload, PaymentPayloadV1, PaymentRequirements, PaymentRequirementsV1
 
-from finance.payments import LocalFacilitator
+from finance import payments as pay  # its names load the payment SDKs on first use
 
 from ..admin.common import json_response
 
@@ -27,10 +26,10 @@ __all__ = ["routes"]
 _PREFIX = "/v1/payments/facilitator"
 
 
-def _local(request: Request) -> LocalFacilitator | None:
+def _local(request: Request) -> pay.LocalFacilitator | None:
     payments = request.app.state.services.payments
     served = payments.settings.payments.serve_local_facilitator
-    return payments.facilitator if served and isinstance(payments.facilitator, LocalFacilitator) else None
+    return payments.facilitator if served and isinstance(payments.facilitator, pay.LocalFacilitator) else None
 
 
 def _problem(message: str, status: int) -> Response:
@@ -52,6 +51,8 @@ async def _operate(request: Request, operation: str) -> Response:
     facilitator = _local(request)
     if facilitator is None:
         return _problem("This gateway serves no facilitator (payments.serve_local_facilitator is off).", 404)
+    from x402.schemas import PaymentPayload, PaymentPayloadV1, PaymentRequirements, PaymentRequirementsV1
+
     try:
         body = orjson.loads(await request.body())
         v1 = body.get("x402Version") == 1

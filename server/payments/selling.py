@@ -24,8 +24,8 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
+from finance import payments as pay  # its names load the payment SDKs on first use
 from finance.money import format_usd
-from finance.payments import PaymentRejected, Verified
 
 from ..errors import GatewayError
 from ..responses import openai_error_body
@@ -135,7 +135,7 @@ async def paid_endpoint(request: Request) -> Response:
         )
     try:
         verified = await (offer.verify_x402(signature) if signature else offer.verify_mpp(authorization))
-    except PaymentRejected as exc:
+    except pay.PaymentRejected as exc:
         if exc.status == 402:
             return await _challenge(endpoint, request, str(exc), exc.reason)
         return _error(str(exc), status=exc.status, code="payment_rejected")
@@ -197,7 +197,7 @@ async def _settle(
     request: Request,
     payments: Payments,
     endpoint: PaidEndpoint,
-    verified: Verified,
+    verified: pay.Verified,
     payment_id: str,
     answer: _Answer,
 ) -> Response:
@@ -206,7 +206,7 @@ async def _settle(
         reference, headers = await (
             offer.settle_x402(verified) if verified.rail == "x402" else offer.settle_mpp(verified)
         )
-    except PaymentRejected as exc:
+    except pay.PaymentRejected as exc:
         await payments.store.finish(payment_id, status="failed")
         return _error(str(exc), status=402, code=exc.reason)
     await payments.store.finish(payment_id, status="settled", reference=reference)

@@ -16,7 +16,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from finance.money import to_nano
-from finance.payments import LocalFacilitator, MppFacilitator, Offer, Seller, Terms, find_asset, http_facilitator
+from finance.payments import Terms, find_asset
 
 from ..config import Settings
 from ..governance.crypto import SecretBox
@@ -25,6 +25,8 @@ from ..storage import Database
 from .store import PaymentStore
 
 if TYPE_CHECKING:  # the pipeline module imports the services, which import this one
+    from finance.payments import Offer, Seller
+
     from ..pipeline import Handler
 
 __all__ = ["PaidEndpoint", "Payments"]
@@ -46,15 +48,9 @@ class Payments:
         self.settings = settings
         self.store = PaymentStore(database)
         self.box = SecretBox(master_key)
-        config = settings.payments
-        if config.facilitator_url:
-            facilitator: Any = http_facilitator(config.facilitator_url)
-        else:
-            units = to_nano(config.local_initial_balance_usd) // 1000  # 6-decimal stablecoins
-            facilitator = LocalFacilitator(networks=list(config.local_networks), initial_balance=units)
-        self.facilitator = facilitator
-        secret = hmac.new(master_key.encode(), b"alephant mpp challenges v1", hashlib.sha256).hexdigest()
-        self.seller = Seller(facilitator, MppFacilitator(facilitator), realm=settings.host, secret_key=secret)
+        self._master_key = master_key
+        self._seller: Seller | None = None  # built on first use: see ``seller``
+        self._facilitator: Any = None
         self.endpoints: dict[str, PaidEndpoint] = {}
         self._version = -1
         self._poller = Poller(
@@ -66,10 +62,39 @@ class Payments:
         # The pipeline model targets run through (``model_target``), built on first use: it needs the services.
         self.model_pipeline: Handler | None = None
 
+    @property
+    def facilitator(self) -> Any:
+        """The facilitator payments are verified and settled through: the configured URL's, or the local one."""
+        return self._built()[1]
+
+    @property
+    def seller(self) -> Seller:
+        """The seller (offers, verification, settlement through the facilitator)."""
+        return self._built()[0]
+
+    def _built(self) -> tuple[Seller, Any]:
+        """The seller and its facilitator, built on first use.
+
+        A gateway with no paid endpoint and no local facilitator to serve never builds them, so it never imports
+        the payment SDKs (web3, eth-account: ~0.8 s of start-up, ~40 MB of memory).
+        """
+        if self._seller is None:
+            from finance.payments import LocalFacilitator, MppFacilitator, Seller, http_facilitator
+
+            config = self.settings.payments
+            if config.facilitator_url:
+                self._facilitator = http_facilitator(config.facilitator_url)
+            else:
+                units = to_nano(config.local_initial_balance_usd) // 1000  # 6-decimal stablecoins
+                self._facilitator = LocalFacilitator(networks=list(config.local_networks), initial_balance=units)
+            secret = hmac.new(self._master_key.encode(), b"alephant mpp challenges v1", hashlib.sha256).hexdigest()
+            self._seller = Seller(
+                self._facilitator, MppFacilitator(self._facilitator), realm=self.settings.host, secret_key=secret
+            )
+        return self._seller, self._facilitator
+
     async def load(self) -> None:
         """Rebuild the snapshot if the stored version moved (and on the first call)."""
-        if not self.seller.x402._initialized:
-            await asyncio.to_thread(self.seller.initialize)
         version = await self.store.version()
         if version == self._version:
             return
@@ -78,6 +103,8 @@ class Payments:
             for name, row in self.settings.paid_endpoints.items()
         ]
         rows += await self.store.endpoints()
+        if (rows or self.settings.payments.serve_local_facilitator) and not self.seller.x402._initialized:
+            await asyncio.to_thread(self.seller.initialize)
         built: dict[str, PaidEndpoint] = {}
         for row in rows:
             terms = Terms(

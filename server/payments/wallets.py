@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from eth_account import Account
+from finance import payments as pay  # its names load the payment SDKs on first use
 
 from ..governance.crypto import SecretBox
 
@@ -18,7 +18,7 @@ def wallet_context(wallet: dict[str, Any]) -> str:
 
 def new_wallet(box: SecretBox, workspace_id: str, agent_id: str) -> dict[str, Any]:
     """A fresh EVM key for the agent, sealed for storage (the plaintext key leaves this function only sealed)."""
-    account = Account.create()
+    account = pay.new_account()
     wallet = {
         "id": f"wal_{secrets.token_hex(8)}",
         "workspace_id": workspace_id,

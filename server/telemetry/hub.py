@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from ..call import Call
 from ..config import Settings
@@ -19,8 +20,10 @@ from ..storage.records import LogRow
 from ..storage.spool_slots import claim_spool_slot
 from .archive import Archiver, LocalStore, ObjectStore, S3Store
 from .event import Finished
-from .otel import SpanExporter, traces_endpoint
 from .sinks import Sink, sink_name
+
+if TYPE_CHECKING:
+    from .otel import SpanExporter
 
 __all__ = ["Telemetry", "telemetry_lifespan"]
 
@@ -93,10 +96,23 @@ def _archiver(settings: Settings) -> Archiver | None:
     )
 
 
+def traces_endpoint(configured: str | None, env: Mapping[str, str]) -> str | None:
+    """The OTLP/HTTP traces URL: the setting, else the standard environment variables; ``None`` means off."""
+    if configured:
+        return configured if configured.rstrip("/").endswith("/v1/traces") else configured.rstrip("/") + "/v1/traces"
+    if env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        return env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+    if env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        return env["OTEL_EXPORTER_OTLP_ENDPOINT"].rstrip("/") + "/v1/traces"
+    return None
+
+
 @contextlib.asynccontextmanager
 async def telemetry_lifespan(settings: Settings) -> AsyncIterator[Telemetry]:
     """The configured exporters, started; flushed and closed on exit."""
     endpoint = traces_endpoint(settings.otel.endpoint, os.environ)
+    if endpoint:  # the OpenTelemetry SDK and exporter load only when spans are exported
+        from .otel import SpanExporter
     spans = (
         SpanExporter(
             endpoint,

@@ -29,22 +29,11 @@ from finance.money import format_usd
 from ._worker import Worker
 from .event import Finished
 
-__all__ = ["SpanExporter", "traces_endpoint"]
+__all__ = ["SpanExporter"]
 
 _MS = 1_000_000  # nanoseconds
 _PROPAGATOR = TraceContextTextMapPropagator()
 _TRACE_HEADERS = (b"traceparent", b"tracestate")
-
-
-def traces_endpoint(configured: str | None, env: Mapping[str, str]) -> str | None:
-    """The OTLP/HTTP traces URL: the setting, else the standard environment variables; ``None`` means off."""
-    if configured:
-        return configured if configured.rstrip("/").endswith("/v1/traces") else configured.rstrip("/") + "/v1/traces"
-    if env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
-        return env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
-    if env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-        return env["OTEL_EXPORTER_OTLP_ENDPOINT"].rstrip("/") + "/v1/traces"
-    return None
 
 
 class SpanExporter:
