@@ -34,6 +34,7 @@ from providers.catalog import Catalog
 from providers.registry import Upstreams
 
 from .config import Settings, load_settings
+from .hot_routes import GatewayApp
 from .keyring import Keyring
 from .ledger import Ledger
 from .limits import build_limiter
@@ -44,7 +45,7 @@ from .payments import Payments
 from .pipeline import build_pipeline
 from .price_overrides import PriceOverrides
 from .retention import Retention
-from .routes import http_exception, routes
+from .routes import HOT_ROUTES, http_exception, routes
 from .routing.health import Health
 from .routing.passthrough import passthrough
 from .routing.probes import Prober
@@ -239,7 +240,8 @@ def create_app(settings: Settings) -> Starlette:
             gc.freeze()
             yield
 
-    app = Starlette(
+    app = GatewayApp(
+        hot=HOT_ROUTES,
         routes=[*routes, *(route for mount in mounts for route in mount.routes)],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_exception},

@@ -17,6 +17,7 @@ from . import admin, finance_routes, run_routes
 from .call import Call
 from .count_tokens import count_tokens
 from .errors import GatewayError, NotFound
+from .hot_routes import HotEndpoint
 from .payments import routes as payments
 from .responses import StreamResponse, error_response, openai_error_body, reply_response
 from .routing.passthrough import PassthroughRoute, client_dialect
@@ -25,7 +26,7 @@ from .services import Services
 from .stages import authenticate_request, model_allowed
 from .stages.policy import principal_allows
 
-__all__ = ["http_exception", "routes"]
+__all__ = ["HOT_ROUTES", "http_exception", "routes"]
 
 
 def _services(request: Request) -> Services:
@@ -209,6 +210,14 @@ _API: list[BaseRoute] = [
     Route("/models", list_models, methods=["GET"]),
     Route("/models/{model:path}", get_model, methods=["GET"]),
 ]
+
+# The model routes without path parameters, which ``hot_routes.GatewayApp`` answers before the router.
+HOT_ROUTES: dict[str, HotEndpoint] = {
+    prefix + route.path: route.endpoint
+    for prefix in ("/v1", "/ai")
+    for route in _API
+    if isinstance(route, Route) and route.methods == {"POST"} and not route.param_convertors
+}
 
 routes: list[BaseRoute] = [
     *run_routes.routes,  # before the /v1 mount, which would otherwise claim /v1/runs and /v1/logs
