@@ -143,6 +143,7 @@ class Limiter:
         self._lease_ttl_ms = int(settings.lease_ttl * 1000)
         self._live: dict[str, Admission] = {}
         self._seeding: dict[str, asyncio.Future[None]] = {}
+        self._committing: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
 
     # --- which counters a call charges ----------------------------------------------------------------------
@@ -200,6 +201,26 @@ class Limiter:
             await self.backend.commit(admission, actual_nano=actual_nano, actual_tokens=actual_tokens, now_ms=_now_ms())
         except Exception as exc:
             _log.warning("limits commit failed (its reservations expire in %ss): %r", self.settings.lease_ttl, exc)
+
+    def commit_soon(self, admission: Admission, *, actual_nano: int, actual_tokens: int) -> None:
+        """``commit`` as a task: a finished call's answer does not wait for the backend's round trip.
+
+        The commit only turns a reservation into the actual spend and releases leases; until it lands the
+        reservation (an upper bound) still counts, so nothing is over-admitted meanwhile. Reads of the
+        counters in this process (``usage``, ``check_budget``) and ``stop`` wait for the commits in flight.
+        """
+        if admission.ticket not in self._live:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self.commit(admission, actual_nano=actual_nano, actual_tokens=actual_tokens)
+        )
+        self._committing.add(task)
+        task.add_done_callback(self._committing.discard)
+
+    async def settled(self) -> None:
+        """Return once every commit started before the call has landed (or failed and been logged)."""
+        if self._committing:
+            await asyncio.wait(list(self._committing))
 
     def _backend_failed(self, exc: Exception) -> Outcome:
         _log.warning("limits backend unavailable: %r", exc)
@@ -289,6 +310,7 @@ class Limiter:
     async def _peek(self, charges: Sequence[BudgetCharge]) -> list[BudgetCounter]:
         if not charges:
             return []
+        await self.settled()  # read-your-writes: this process's calls that finished are counted
         counters, missing = await self.backend.peek(charges, now_ms=_now_ms())
         if missing:
             await self._seed([charges[index] for index in missing])
@@ -306,6 +328,7 @@ class Limiter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self.settled()
         await self.backend.aclose()
 
     async def _renew(self) -> None:

@@ -78,7 +78,7 @@ class LimitsStage:
             raise
         reply.headers.update(headers)
         if reply.stream is None:
-            await self._commit(call, admission)
+            self.limiter.commit_soon(admission, **self._actual(call))  # the answer does not wait for it
         else:
             reply.stream = self._watch(call, admission, reply.stream)
         return reply
@@ -110,6 +110,10 @@ class LimitsStage:
     async def _commit(self, call: Call, admission: Admission, *, reprice: bool = False) -> None:
         """Commit the call's actual cost; ``reprice`` when an outer stage may have priced it before its usage
         was final (a disconnected stream is closed outside in, so the usage arrives after the record stage)."""
+        await self.limiter.commit(admission, **self._actual(call, reprice=reprice))
+
+    def _actual(self, call: Call, *, reprice: bool = False) -> dict[str, int]:
+        """The call's actual cost and tokens; prices it (and sets ``call.cost``) unless already priced."""
         target, usage = call.target, call.usage
         cost = call.cost
         if target is not None and (cost is None or reprice):
@@ -117,11 +121,10 @@ class LimitsStage:
             cost = self.prices.cost(target.provider.id, target.model, usage, workspace_id)
             if call.cost is None:
                 call.cost = cost
-        await self.limiter.commit(
-            admission,
-            actual_nano=(cost or Cost(0, None)).nano,
-            actual_tokens=usage.prompt_tokens + usage.completion_tokens,
-        )
+        return {
+            "actual_nano": (cost or Cost(0, None)).nano,
+            "actual_tokens": usage.prompt_tokens + usage.completion_tokens,
+        }
 
 
 def _now() -> datetime:
