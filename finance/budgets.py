@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from providers.types import Usage
 
 from .money import Nano
-from .pricing import PriceBook
+
+if TYPE_CHECKING:  # the price data loads with it: the CLI's --help reads PERIODS without it
+    from .pricing import PriceBook
 
 __all__ = ["PERIODS", "Period", "Window", "fits", "remaining", "upper_bound", "window"]
 

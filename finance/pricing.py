@@ -24,15 +24,15 @@ Every ``Cost`` names its source and version: ``genai-prices 0.2.3``, ``alephant 
 from __future__ import annotations
 
 import dataclasses
-import time
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from genai_prices import Usage as PriceUsage
 from genai_prices import __version__ as genai_prices_version
 from genai_prices import data_snapshot
+from genai_prices.types import StartDateConstraint, TimeOfDateConstraint
 
 from providers.types import Usage
 
@@ -41,7 +41,9 @@ from .price_ids import PriceRef, price_refs
 
 __all__ = ["CATALOG_SOURCE", "GENAI_PRICES_SOURCE", "Cost", "Overrides", "Price", "PriceBook"]
 
-_CACHE_SECONDS = 3600  # prices can change on a date (conditional prices); re-resolve hourly
+# A resolved price is kept until the model's next conditional-price boundary (a start date, or the edge of a
+# time-of-day window such as DeepSeek's off-peak hours), and at most an hour.
+_CACHE_FOR = timedelta(hours=1)
 GENAI_PRICES_SOURCE = f"genai-prices {genai_prices_version}"
 CATALOG_SOURCE = "alephant catalog"
 
@@ -112,9 +114,15 @@ class _Tiered:
 class PriceBook:
     """Answers "what did this call cost?" for (provider, model, usage), optionally as a workspace sees it."""
 
-    def __init__(self, overrides: Mapping[str, Mapping[str, Decimal]] | None = None) -> None:
+    def __init__(
+        self,
+        overrides: Mapping[str, Mapping[str, Decimal]] | None = None,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._catalog = {name: _catalog_price(row) for name, row in (overrides or {}).items()}
-        self._cache: dict[tuple[str, str], tuple[float, Price | _Tiered | None]] = {}
+        self._clock = clock  # aware UTC datetimes; tests pin it
+        self._cache: dict[tuple[str, str], tuple[datetime, Price | _Tiered | None]] = {}
         self._workspaces: Overrides = {}
 
     def set_overrides(self, overrides: Overrides) -> None:
@@ -129,16 +137,13 @@ class PriceBook:
                 if found is not None:
                     return found
         key = (provider_id, model)
-        now = time.monotonic()
+        now = self._clock()
         hit = self._cache.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
-        resolved = (
-            self._catalog.get(f"{provider_id}/{model}")
-            or self._catalog.get(f"{provider_id}/*")
-            or self._lookup(provider_id, model)
-        )
-        self._cache[key] = (now + _CACHE_SECONDS, resolved)
+        listed = self._catalog.get(f"{provider_id}/{model}") or self._catalog.get(f"{provider_id}/*")
+        resolved, until = (listed, now + _CACHE_FOR) if listed is not None else self._lookup(provider_id, model, now)
+        self._cache[key] = (until, resolved)
         return resolved
 
     def cost(self, provider_id: str, model: str, usage: Usage, workspace_id: str | None = None) -> Cost:
@@ -148,15 +153,37 @@ class PriceBook:
         return Cost(price.cost(usage), price.source)
 
     @staticmethod
-    def _lookup(provider_id: str, model: str) -> Price | _Tiered | None:
+    def _lookup(provider_id: str, model: str, now: datetime) -> tuple[Price | _Tiered | None, datetime]:
+        """genai-prices' price of the model at ``now``, and until when it holds."""
         snapshot = data_snapshot.get_snapshot()
         for ref in price_refs(provider_id, model):
             try:
                 provider, info = snapshot.find_provider_model(ref.model, None, ref.provider, None)
             except (LookupError, ValueError):
                 continue
-            return _convert(provider, info, ref)
-        return None
+            return _convert(provider, info, ref, now), _next_change(info, now)
+        return None, now + _CACHE_FOR
+
+
+def _next_change(info: Any, now: datetime) -> datetime:
+    """The first moment after ``now`` at which another of the model's conditional prices may apply."""
+    until = now + _CACHE_FOR
+    for conditional in info.prices if isinstance(info.prices, list) else ():
+        constraint = conditional.constraint
+        if isinstance(constraint, StartDateConstraint):
+            starts = datetime.combine(constraint.start_date, time(0), tzinfo=UTC)
+            if starts > now:
+                until = min(until, starts)
+        elif isinstance(constraint, TimeOfDateConstraint):
+            opens, closes = constraint.start_time, constraint.end_time
+            until = min(until, _next_time_of_day(now, opens), _next_time_of_day(now, closes))
+    return until
+
+
+def _next_time_of_day(now: datetime, at: time) -> datetime:
+    """The next moment after ``now`` whose UTC time of day is ``at`` (a naive ``at`` is UTC)."""
+    moment = datetime.combine(now.astimezone(UTC).date(), at.replace(tzinfo=at.tzinfo or UTC)).astimezone(UTC)
+    return moment if moment > now else moment + timedelta(days=1)
 
 
 def _optional(value: Decimal | None) -> Nano | None:
@@ -178,12 +205,12 @@ def _catalog_price(row: Mapping[str, Decimal]) -> Price:
 _UNITS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "output_reasoning_mtok")
 
 
-def _convert(provider: Any, info: Any, ref: PriceRef) -> Price | _Tiered:
+def _convert(provider: Any, info: Any, ref: PriceRef, now: datetime) -> Price | _Tiered:
     """genai-prices' current prices of one model as integers, with the catalog provider's markup applied."""
     source = GENAI_PRICES_SOURCE
     if ref.markup != 1:
         source = f"{GENAI_PRICES_SOURCE} x{ref.markup} ({ref.provider} list price + fee)"
-    prices = info.get_prices(datetime.now(tz=UTC))
+    prices = info.get_prices(now)
     values = {unit: getattr(prices, unit, None) for unit in (*_UNITS, "requests_kcount")}
     if any(value is not None and not isinstance(value, Decimal) for value in values.values()):
         return _Tiered(provider, info, ref.markup, source)

@@ -2,11 +2,11 @@
 
 Every command reads the same settings as the server (``alephant.yaml`` and ``ALEPHANT_*``), so ``keys`` and
 ``logs`` act on the store the server uses. Problems are printed as one readable line each, never a traceback.
+Commands import the store and the services when they run, so ``--help`` and start-up stay fast.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import re
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -33,8 +33,10 @@ from .commands_governance import (
 from .commands_limits import budgets_app, limits_app
 from .commands_payments import paid_endpoints_app, wallets_app
 from .commands_runs import logs_prune, logs_search, runs_app
-from .config import ConfigError, Settings, load_settings
-from .storage import Database, KeyRecord, KeyStore, LogQuery, LogRow
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .storage import Database, KeyRecord, LogRow
 
 __all__ = ["app", "main"]
 
@@ -79,6 +81,8 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def _settings(config: Path | None, **overrides: Any) -> Settings:
+    from .config import ConfigError, load_settings
+
     if config is not None and not config.is_file():
         raise _fail(f"{config}: no such file")
     try:
@@ -90,6 +94,10 @@ def _settings(config: Path | None, **overrides: Any) -> Settings:
 
 
 def _with_store(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    import asyncio
+
+    from .storage import Database
+
     async def run() -> T:
         database = Database(settings.resolved_database_url)
         await database.open()
@@ -337,6 +345,8 @@ def keys_create(
     config: ConfigOption = None,
 ) -> None:
     """Create a virtual key. The secret is printed once; only its hash is stored."""
+    from .storage import KeyStore
+
     settings = _settings(config)
     allowed = tuple(m.strip() for m in (models or "").split(",") if m.strip())
     expires_at = parse_expiry(expires) if expires else None
@@ -377,6 +387,8 @@ def keys_list(
     config: ConfigOption = None,
 ) -> None:
     """List keys (never their secrets)."""
+    from .storage import KeyStore
+
     settings = _settings(config)
     records = _with_store(settings, lambda db: KeyStore(db).list(workspace_id=workspace, include_revoked=all_keys))
     if as_json:
@@ -403,6 +415,8 @@ def keys_revoke(
     config: ConfigOption = None,
 ) -> None:
     """Revoke a key; servers stop accepting it within the key refresh interval (1 s by default)."""
+    from .storage import KeyStore
+
     settings = _settings(config)
     try:
         record = _with_store(settings, lambda db: KeyStore(db).revoke(key))
@@ -430,6 +444,10 @@ def logs_tail(
     config: ConfigOption = None,
 ) -> None:
     """Show the newest request-log rows."""
+    from finance.money import format_usd
+
+    from .storage import LogQuery
+
     settings = _settings(config)
     rows = _with_store(settings, lambda db: LogQuery(db).tail(limit=limit, workspace_id=workspace))
     if as_json:
@@ -437,8 +455,6 @@ def logs_tail(
             print(json.dumps(_row_json(row)))
         return
     table = Table("time", "request id", "key", "agent", "model", "status", "tokens in/out", "ms", "cost USD")
-    from finance.money import format_usd
-
     for row in rows:
         table.add_row(
             row.created_at.strftime("%H:%M:%S"),
@@ -460,6 +476,8 @@ def logs_show(
     config: ConfigOption = None,
 ) -> None:
     """Show one request-log row, every field."""
+    from .storage import LogQuery
+
     settings = _settings(config)
     row = _with_store(settings, lambda db: LogQuery(db).get(request_id))
     if row is None:

@@ -6,10 +6,9 @@ so the numbers are the same ones, computed by the same query.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,11 +17,10 @@ from rich.table import Table
 from finance.ledger import GROUPS, Group, Totals, combine
 from finance.money import format_usd
 
-from .config import ConfigError, load_settings
 from .errors import InvalidRequest
-from .ledger import Ledger, parse_window, summary_csv, totals_json
-from .storage import Database
-from .storage.ledger import LedgerFilter, LedgerStore
+
+if TYPE_CHECKING:
+    from .storage.ledger import LedgerFilter
 
 __all__ = ["finance_app"]
 
@@ -42,6 +40,10 @@ def _fail(message: str) -> typer.Exit:
 async def _summary(
     url: str, workspace: str, group_by: Group | None, where: LedgerFilter
 ) -> list[tuple[str | None, Totals]]:
+    from .ledger import Ledger
+    from .storage import Database
+    from .storage.ledger import LedgerStore
+
     async with Database(url) as database:
         await database.migrate()
         return await Ledger(LedgerStore(database)).summary(workspace, group_by=group_by, where=where)
@@ -73,6 +75,12 @@ def report(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="Path to alephant.yaml.")] = None,
 ) -> None:
     """Totals and margin (revenue - model, tool and payment spend) per group, or for the whole workspace."""
+    import asyncio
+
+    from .config import ConfigError, load_settings
+    from .ledger import parse_window, summary_csv, totals_json
+    from .storage.ledger import LedgerFilter
+
     if group_by is not None and group_by not in GROUPS:
         raise _fail(f"--group-by: got {group_by!r}, expected one of {', '.join(GROUPS)}")
     try:

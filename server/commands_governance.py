@@ -7,27 +7,21 @@ them): provider keys come from an environment variable or a hidden prompt, a new
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from .config import ConfigError, Settings, load_settings
-from .governance.crypto import SealError, SecretBox
-from .governance.models import AgentIn, WorkspaceIn
-from .governance.policy import PolicySpec
-from .master_key import master_key_path, resolve_master_key
-from .storage import Database
-from .storage.governance import Conflict, GovernanceStore, InUse, Unknown
+if TYPE_CHECKING:
+    from .config import Settings
+    from .storage import Database
 
 __all__ = ["agents_app", "departments_app", "master_key_app", "policy_options", "provider_keys_app", "workspaces_app"]
 
@@ -58,6 +52,8 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _settings(config: Path | None) -> Settings:
+    from .config import ConfigError, load_settings
+
     if config is not None and not config.is_file():
         raise _fail(f"{config}: no such file")
     try:
@@ -69,6 +65,11 @@ def _settings(config: Path | None) -> Settings:
 
 
 def _run(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    import asyncio
+
+    from .storage import Database
+    from .storage.governance import Conflict, InUse, Unknown
+
     async def run() -> T:
         async with Database(settings.resolved_database_url) as database:
             await database.migrate()
@@ -90,6 +91,10 @@ def policy_options(
     allow: str | None, deny: str | None, providers: str | None, max_tokens: int | None, *, with_allow: bool = True
 ) -> dict[str, Any]:
     """The policy JSON for these flags, validated as the admin API validates it; unset fields are left out."""
+    from pydantic import ValidationError
+
+    from .governance.policy import PolicySpec
+
     try:
         spec = PolicySpec(
             allow_models=_split(allow) if with_allow else [],
@@ -141,6 +146,12 @@ def workspaces_create(
     config: ConfigOption = None,
 ) -> None:
     """Create a workspace with its model policy."""
+    from pydantic import ValidationError
+
+    from .governance.models import WorkspaceIn
+    from .governance.policy import PolicySpec
+    from .storage.governance import GovernanceStore
+
     try:
         body = WorkspaceIn(
             id=workspace_id,
@@ -163,6 +174,8 @@ def workspaces_create(
 @workspaces_app.command("list")
 def workspaces_list(as_json: JsonOption = False, config: ConfigOption = None) -> None:
     """List workspaces."""
+    from .storage.governance import GovernanceStore
+
     records = _run(_settings(config), lambda db: GovernanceStore(db).workspaces())
     _print([_asdict(r) for r in records], ("id", "name", "time_zone", "policy", "created_at"), as_json)
 
@@ -172,6 +185,8 @@ def workspaces_delete(
     workspace_id: Annotated[str, typer.Argument(help="The workspace id.")], config: ConfigOption = None
 ) -> None:
     """Delete a workspace that owns nothing any more (never 'default'); its log rows and ledger entries stay."""
+    from .storage.governance import GovernanceStore
+
     record = _run(_settings(config), lambda db: GovernanceStore(db).delete_workspace(workspace_id))
     out.print(f"Deleted workspace {record.id}.", highlight=False)
 
@@ -188,6 +203,8 @@ def departments_create(
     config: ConfigOption = None,
 ) -> None:
     """Create a department."""
+    from .storage.governance import GovernanceStore
+
     record = _run(
         _settings(config),
         lambda db: GovernanceStore(db).create_department(workspace_id=workspace, name=name, id=department_id),
@@ -200,6 +217,8 @@ def departments_list(
     workspace: WorkspaceOption = "default", as_json: JsonOption = False, config: ConfigOption = None
 ) -> None:
     """List a workspace's departments."""
+    from .storage.governance import GovernanceStore
+
     records = _run(_settings(config), lambda db: GovernanceStore(db).departments(workspace))
     _print([_asdict(r) for r in records], ("id", "workspace_id", "name", "created_at"), as_json)
 
@@ -211,6 +230,8 @@ def departments_delete(
     config: ConfigOption = None,
 ) -> None:
     """Delete a department no live key, agent or budget refers to."""
+    from .storage.governance import GovernanceStore
+
     record = _run(_settings(config), lambda db: GovernanceStore(db).delete_department(workspace, department_id))
     out.print(f"Deleted department {record.id} ({record.name}).", highlight=False)
 
@@ -233,6 +254,12 @@ def agents_create(
     config: ConfigOption = None,
 ) -> None:
     """Register an agent with its model policy."""
+    from pydantic import ValidationError
+
+    from .governance.models import AgentIn
+    from .governance.policy import PolicySpec
+    from .storage.governance import GovernanceStore
+
     try:
         body = AgentIn(
             id=agent_id,
@@ -263,6 +290,8 @@ def agents_list(
     workspace: WorkspaceOption = "default", as_json: JsonOption = False, config: ConfigOption = None
 ) -> None:
     """List a workspace's agents."""
+    from .storage.governance import GovernanceStore
+
     records = _run(_settings(config), lambda db: GovernanceStore(db).agents(workspace))
     _print([_asdict(r) for r in records], ("id", "department_id", "owner", "description", "policy"), as_json)
 
@@ -274,6 +303,8 @@ def agents_show(
     config: ConfigOption = None,
 ) -> None:
     """Show one agent as JSON."""
+    from .storage.governance import GovernanceStore
+
     record = _run(_settings(config), lambda db: GovernanceStore(db).agent(workspace, agent_id))
     print(json.dumps(_asdict(record), default=str, indent=2))
 
@@ -285,6 +316,8 @@ def agents_delete(
     config: ConfigOption = None,
 ) -> None:
     """Delete an agent no live key, budget, limit or wallet refers to; its log rows keep its id."""
+    from .storage.governance import GovernanceStore
+
     record = _run(_settings(config), lambda db: GovernanceStore(db).delete_agent(workspace, agent_id))
     out.print(f"Deleted agent {record.id} from workspace {record.workspace_id}.", highlight=False)
 
@@ -317,6 +350,9 @@ def provider_keys_add(
 ) -> None:
     """Add a provider key for a workspace; its calls then use it instead of the gateway environment's."""
     from .app import build_catalog  # the whole gateway: imported only by the command that needs the catalog
+    from .governance.crypto import SecretBox
+    from .master_key import resolve_master_key
+    from .storage.governance import GovernanceStore
 
     settings = _settings(config)
     if build_catalog(settings).provider(provider) is None:
@@ -342,6 +378,8 @@ def provider_keys_list(
     config: ConfigOption = None,
 ) -> None:
     """List a workspace's provider keys (never the keys themselves)."""
+    from .storage.governance import GovernanceStore
+
     records = _run(_settings(config), lambda db: GovernanceStore(db).provider_keys(workspace, include_revoked=all_keys))
     _print([_asdict(r) for r in records], ("id", "provider", "name", "created_at", "revoked_at"), as_json)
 
@@ -353,6 +391,8 @@ def provider_keys_revoke(
     config: ConfigOption = None,
 ) -> None:
     """Revoke a provider key; the workspace falls back to the environment's key."""
+    from .storage.governance import GovernanceStore
+
     record = _run(_settings(config), lambda db: GovernanceStore(db).revoke_provider_key(workspace, provider_key_id))
     out.print(f"Revoked provider key {record.id} ({record.provider}, {record.name}).")
 
@@ -373,6 +413,10 @@ def master_key_rotate(
     With the master key in a file (the embedded default) the file is replaced; with ALEPHANT_MASTER_KEY, set it
     to the new key and restart the gateways (until then they keep the keys they had loaded).
     """
+    from .governance.crypto import SealError, SecretBox
+    from .master_key import master_key_path, resolve_master_key
+    from .storage.governance import GovernanceStore
+
     if generate == (new_key_env is not None):
         raise _fail("give exactly one of --new-key-env VAR or --generate")
     settings = _settings(config)

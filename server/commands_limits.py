@@ -6,12 +6,11 @@ They act on the store the server uses (same settings); running gateways pick the
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
@@ -21,12 +20,11 @@ from rich.table import Table
 from finance.budgets import PERIODS
 from finance.money import format_usd, to_nano
 
-from .config import ConfigError, load_settings
-from .limits import LimitStore
-from .limits.types import BUDGET_SCOPES, LIMIT_KINDS, LIMIT_SCOPES, BudgetRule
-from .storage import Database
-from .storage.governance import GovernanceStore
-from .storage.schema import budgets, limits
+from .limits.types import BUDGET_SCOPES, LIMIT_KINDS, LIMIT_SCOPES
+
+if TYPE_CHECKING:
+    from .limits.types import BudgetRule
+    from .storage import Database
 
 __all__ = ["budgets_app", "limits_app"]
 
@@ -54,6 +52,11 @@ def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
 
 
 def _with_store(config: Path | None, work: Callable[[Database], Awaitable[T]]) -> T:
+    import asyncio
+
+    from .config import ConfigError, load_settings
+    from .storage import Database
+
     try:
         settings = load_settings(config)
     except ConfigError as exc:
@@ -85,6 +88,9 @@ def budgets_create(
     config: ConfigOption = None,
 ) -> None:
     """Create a budget, e.g. `alephant budgets create --scope key --scope-id key_1 --period daily --limit 5`."""
+    from .limits import LimitStore
+    from .storage.governance import GovernanceStore
+
     _choice(scope, BUDGET_SCOPES, "--scope")
     _choice(period, PERIODS, "--period")
     _choice(mode, ("hard", "soft"), "--mode")
@@ -137,6 +143,8 @@ def budgets_list(
     workspace: WorkspaceOption = "default", as_json: JsonOption = False, config: ConfigOption = None
 ) -> None:
     """List a workspace's budgets."""
+    from .limits import LimitStore
+
     rules = _with_store(config, lambda db: LimitStore(db).budgets(workspace))
     if as_json:
         out.print_json(json.dumps([_budget_row(rule) for rule in rules]))
@@ -153,6 +161,9 @@ def budgets_list(
 @budgets_app.command("delete")
 def budgets_delete(budget_id: str, workspace: WorkspaceOption = "default", config: ConfigOption = None) -> None:
     """Delete a budget by id."""
+    from .limits import LimitStore
+    from .storage.schema import budgets
+
     if not _with_store(config, lambda db: LimitStore(db).delete(budgets, budget_id, workspace_id=workspace)):
         raise _fail(f"no budget {budget_id!r} in workspace {workspace!r}; `alephant budgets list` shows them", 1)
     out.print(f"deleted budget {budget_id}")
@@ -169,6 +180,8 @@ def limits_create(
     config: ConfigOption = None,
 ) -> None:
     """Create a limit, e.g. `alephant limits create --scope key --scope-id key_1 --kind rpm --limit 60`."""
+    from .limits import LimitStore
+
     _choice(scope, LIMIT_SCOPES, "--scope")
     _choice(kind, LIMIT_KINDS, "--kind")
     rule = _with_store(
@@ -189,6 +202,8 @@ def limits_list(
     workspace: WorkspaceOption = "default", as_json: JsonOption = False, config: ConfigOption = None
 ) -> None:
     """List a workspace's rate and concurrency limits."""
+    from .limits import LimitStore
+
     rules = _with_store(config, lambda db: LimitStore(db).limits(workspace))
     if as_json:
         rows = [{"id": r.id, "scope": r.scope, "scope_id": r.scope_id, "kind": r.kind, "limit": r.limit} for r in rules]
@@ -203,6 +218,9 @@ def limits_list(
 @limits_app.command("delete")
 def limits_delete(limit_id: str, workspace: WorkspaceOption = "default", config: ConfigOption = None) -> None:
     """Delete a limit by id."""
+    from .limits import LimitStore
+    from .storage.schema import limits
+
     if not _with_store(config, lambda db: LimitStore(db).delete(limits, limit_id, workspace_id=workspace)):
         raise _fail(f"no limit {limit_id!r} in workspace {workspace!r}; `alephant limits list` shows them", 1)
     out.print(f"deleted limit {limit_id}")

@@ -7,28 +7,22 @@ private key is sealed with the master key before it is stored and is never print
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from finance.money import format_usd
 from finance.payments import TermsError
 
-from .config import ConfigError, Settings, load_settings
-from .governance.crypto import SecretBox
-from .master_key import resolve_master_key
-from .payments.endpoints import PaidEndpointIn, endpoint_json, endpoint_row
-from .payments.store import EndpointExists, PaymentStore, WalletExists
-from .payments.wallets import new_wallet, wallet_json
-from .storage import Database
+if TYPE_CHECKING:
+    from .config import Settings
+    from .payments.store import PaymentStore
 
 __all__ = ["paid_endpoints_app", "wallets_app"]
 
@@ -50,6 +44,8 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _settings(config: Path | None) -> Settings:
+    from .config import ConfigError, load_settings
+
     try:
         return load_settings(config)
     except ConfigError as exc:
@@ -57,6 +53,11 @@ def _settings(config: Path | None) -> Settings:
 
 
 def _with_store(settings: Settings, work: Callable[[PaymentStore], Awaitable[T]]) -> T:
+    import asyncio
+
+    from .payments.store import PaymentStore
+    from .storage import Database
+
     async def run() -> T:
         async with Database(settings.resolved_database_url) as database:
             await database.migrate()
@@ -82,6 +83,11 @@ def paid_endpoints_create(
     config: ConfigOption = None,
 ) -> None:
     """Sell a path per call, e.g. `alephant paid-endpoints create --path /paid/x --target model:mock/mock-1 ...`."""
+    from pydantic import ValidationError
+
+    from .payments.endpoints import PaidEndpointIn, endpoint_json, endpoint_row
+    from .payments.store import EndpointExists
+
     settings = _settings(config)
     try:
         body = PaidEndpointIn(
@@ -118,6 +124,8 @@ def paid_endpoints_list(
     workspace: WorkspaceOption = "default", as_json: JsonOption = False, config: ConfigOption = None
 ) -> None:
     """List a workspace's stored paid endpoints (those of alephant.yaml are in the file)."""
+    from .payments.endpoints import endpoint_json
+
     rows = [
         endpoint_json(row)
         for row in _with_store(_settings(config), lambda store: store.endpoints())
@@ -156,6 +164,11 @@ def wallets_create(
     config: ConfigOption = None,
 ) -> None:
     """Give an agent a wallet (a fresh EVM key, sealed with the master key; only its address is shown)."""
+    from .governance.crypto import SecretBox
+    from .master_key import resolve_master_key
+    from .payments.store import WalletExists
+    from .payments.wallets import new_wallet, wallet_json
+
     if not agent.strip():
         raise _fail("--agent must not be empty")
     policy: dict[str, Any] = {}
@@ -190,6 +203,8 @@ def wallets_list(
     workspace: WorkspaceOption = "default", as_json: JsonOption = False, config: ConfigOption = None
 ) -> None:
     """List a workspace's wallets (addresses and policies, never keys)."""
+    from .payments.wallets import wallet_json
+
     rows = [wallet_json(row) for row in _with_store(_settings(config), lambda store: store.wallets(workspace))]
     if as_json:
         print(json.dumps(rows))

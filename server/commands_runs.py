@@ -10,7 +10,7 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,13 +19,15 @@ from rich.tree import Tree
 
 from finance.money import format_usd
 
-from .storage.database import Database
-from .storage.log_search import LogFilter, LogSearch
-from .storage.records import LogRow
-from .storage.runs import RUN_STATUSES, RunStore, RunSummary, SpanStore
-from .traces import build_trace, log_json, summary_json
+if TYPE_CHECKING:
+    from .storage.database import Database
+    from .storage.records import LogRow
+    from .storage.runs import RunSummary
 
 __all__ = ["logs_prune", "logs_search", "runs_app"]
+
+# server.storage.runs.RUN_STATUSES, copied: importing it loads the whole store (SQLAlchemy), too much for `--help`.
+RUN_STATUSES = ("running", "completed", "failed", "cancelled", "implicit")
 
 runs_app = typer.Typer(help="List runs and show a run's trace tree.", no_args_is_help=True)
 out = Console(soft_wrap=True)
@@ -82,6 +84,9 @@ def runs_list(
     config: ConfigOption = None,
 ) -> None:
     """List runs, newest first: explicit ones (POST /v1/runs) and implicit ones (Alephant-Run-Id only)."""
+    from .storage.runs import RunStore
+    from .traces import summary_json
+
     if status is not None and status not in RUN_STATUSES:
         raise typer.BadParameter(f"expected one of {', '.join(RUN_STATUSES)}", param_hint="--status")
     start, end = _time(since, "--from"), _time(until, "--to")
@@ -152,6 +157,8 @@ def runs_show(
     config: ConfigOption = None,
 ) -> None:
     """Show a run's trace: sessions, requests, attempts and spans, with timings, tokens, cost and policy events."""
+    from .storage.runs import RunStore, SpanStore
+    from .traces import build_trace
 
     async def work(db: Database) -> dict[str, Any] | None:
         store = RunStore(db)
@@ -195,6 +202,9 @@ def logs_search(
     config: ConfigOption = None,
 ) -> None:
     """Search the request log, newest first, by any of its columns and Alephant-Property-* values."""
+    from .storage.log_search import LogFilter, LogSearch
+    from .traces import log_json
+
     properties = {}
     for pair in prop or []:
         name, sep, value = pair.partition("=")
@@ -247,6 +257,8 @@ def logs_prune(
     config: ConfigOption = None,
 ) -> None:
     """Delete request-log rows and spans older than an age, in batches (runs themselves are kept)."""
+    from .storage.log_search import LogSearch
+
     cutoff = datetime.now(tz=UTC) - _age(older_than)
 
     async def work(db: Database) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -59,9 +60,14 @@ def catalog() -> Catalog:
     return Catalog.load(env={})
 
 
+# Prices can depend on the time of day (DeepSeek's off-peak hours, 16:30-00:30 UTC, cost half): the table below
+# is the off-peak one, so the book's clock is pinned inside that window.
+OFF_PEAK = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
+
+
 @pytest.fixture(scope="module")
 def book(catalog: Catalog) -> PriceBook:
-    return PriceBook(catalog.prices)
+    return PriceBook(catalog.prices, clock=lambda: OFF_PEAK)
 
 
 def _priced(catalog: Catalog, book: PriceBook, provider_ids: set[str]) -> list[str]:
@@ -229,6 +235,18 @@ def test_lookups_are_cached(catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -
     first = book.price("groq", "llama-3.1-8b-instant")
     monkeypatch.setattr(data_snapshot, "get_snapshot", lambda: pytest.fail("looked up twice"))
     assert book.price("groq", "llama-3.1-8b-instant") is first
+
+
+def test_a_time_of_day_price_holds_until_its_window_ends(catalog: Catalog) -> None:
+    now = [datetime(2026, 11, 27, 0, 29, 59, tzinfo=UTC)]
+    book = PriceBook(catalog.prices, clock=lambda: now[0])
+    assert book.cost("deepseek", "deepseek-chat", MTOK).nano == 135_000_000  # off-peak, cached until 00:30
+    now[0] += timedelta(seconds=2)
+    assert book.cost("deepseek", "deepseek-chat", MTOK).nano == 270_000_000  # the standard price from 00:30
+    now[0] = datetime(2026, 11, 27, 16, 29, 59, tzinfo=UTC)
+    assert book.cost("deepseek", "deepseek-chat", MTOK).nano == 270_000_000
+    now[0] += timedelta(seconds=2)
+    assert book.cost("deepseek", "deepseek-chat", MTOK).nano == 135_000_000
 
 
 def test_bare_names_prefer_openai(catalog: Catalog) -> None:

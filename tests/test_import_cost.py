@@ -60,3 +60,21 @@ def test_a_plain_gateway_loads_none_of_the_optional_stacks(tmp_path: Path) -> No
 def test_paying_loads_the_payment_sdks_on_first_use(tmp_path: Path) -> None:
     loaded = _loaded_after("from finance.payments import find_asset; find_asset('eip155:84532')", tmp_path)
     assert {"x402", "eth_utils"} <= loaded
+
+
+def test_the_cli_help_loads_no_storage_or_services(tmp_path: Path) -> None:
+    """``alephant --help`` and each group's help load typer and the command modules, not the gateway."""
+    code = (
+        "import sys\nfrom typer.main import get_command\nfrom server.cli import app\n"
+        "get_command(app)  # every group and command registered, their options built"
+    )
+    loaded = _loaded_after(code, tmp_path)
+    heavy = ("sqlalchemy", "redis", "aiohttp", "starlette", "mcp", "server.storage", "server.app", *LAZY)
+    assert not sorted(name for name in loaded if any(name == h or name.startswith(h + ".") for h in heavy))
+
+
+def test_the_cli_copy_of_the_run_statuses_is_the_stores() -> None:
+    from server.commands_runs import RUN_STATUSES as shown
+    from server.storage.runs import RUN_STATUSES
+
+    assert shown == RUN_STATUSES

@@ -10,18 +10,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import anyio
 import typer
 
-from server.app import services_lifespan
-from server.config import ConfigError, Settings, load_settings
-from server.errors import GatewayError
-from server.pipeline import build_pipeline
-from server.stages import STAGES, authenticate_request, dispatch
-
-from .mcp_server import GatewayContext, build_server, fixed_context
+if TYPE_CHECKING:
+    from server.config import Settings
 
 __all__ = ["command"]
 
@@ -39,6 +33,13 @@ def _fail(message: str) -> typer.Exit:
 
 
 async def _serve(settings: Settings, key: str) -> None:
+    from server.app import services_lifespan
+    from server.errors import GatewayError
+    from server.pipeline import build_pipeline
+    from server.stages import STAGES, authenticate_request, dispatch
+
+    from .mcp_server import GatewayContext, build_server, fixed_context
+
     headers = {"authorization": f"Bearer {key}"}
     headers.update({header: os.environ[env] for env, header in _CONTEXT_ENV if os.environ.get(env)})
     async with services_lifespan(settings) as services:
@@ -59,6 +60,11 @@ def command(
     ] = None,
 ) -> None:
     """Serve the MCP tools over stdio (key from ALEPHANT_API_KEY; agent context from ALEPHANT_AGENT_ID etc.)."""
+    # The CLI loads this module for every command, `--help` included, so the gateway and the MCP SDK load only here.
+    import anyio
+
+    from server.config import ConfigError, load_settings
+
     key = os.environ.get(KEY_ENV, "").strip()
     if not key:
         raise _fail(f"set {KEY_ENV} to a virtual key (alephant keys create --name mcp)")

@@ -7,6 +7,7 @@
     backend.py        the backend interface; ``memory.py`` (one process) and ``redis_backend.py`` (shared)
     _scripts.py       the Redis backend's Lua scripts: one call per admission, one per commit
     limiter.py        admission, commit, seeding, lease renewal; ``check_budget`` and ``add_spend``
+    build.py          ``build_limiter``: the limiter on Redis or in process, as configured
     stage.py          ``LimitsStage`` in the pipeline (imported by ``server.stages``, not here)
     alerts.py         a soft budget's first crossing per window, logged once (used by the stage)
 
@@ -15,14 +16,15 @@ Money arithmetic (periods, upper bounds, what fits) lives in ``finance.budgets``
 
 from __future__ import annotations
 
-from ..config import Settings
-from ..storage import Database
-from .backend import LimitBackend
-from .limiter import BudgetStatus, Limiter, LimitsUnavailable, Scopes
-from .memory import MemoryBackend
-from .redis_backend import RedisBackend
-from .snapshot import LimitsSnapshot
-from .store import LimitStore
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .backend import LimitBackend
+    from .build import build_limiter
+    from .limiter import BudgetStatus, Limiter, LimitsUnavailable, Scopes
+    from .snapshot import LimitsSnapshot
+    from .store import LimitStore
 
 __all__ = [
     "BudgetStatus",
@@ -35,13 +37,22 @@ __all__ = [
     "build_limiter",
 ]
 
+# Names load their module on first use (PEP 562), so ``server.limits.types`` (the vocabulary the CLI's option
+# choices come from) imports without the limiter, the store and redis behind it.
+_MODULE_OF = {
+    "BudgetStatus": "limiter",
+    "Limiter": "limiter",
+    "LimitsUnavailable": "limiter",
+    "Scopes": "limiter",
+    "LimitBackend": "backend",
+    "LimitStore": "store",
+    "LimitsSnapshot": "snapshot",
+    "build_limiter": "build",
+}
 
-def build_limiter(settings: Settings, database: Database) -> Limiter:
-    """The limiter on Redis when ``redis_url`` is set, else on the in-process backend; its snapshot not loaded."""
-    backend: LimitBackend
-    if settings.redis_url is not None:
-        backend = RedisBackend(settings.redis_url.get_secret_value(), prefix=settings.limits.redis_prefix)
-    else:
-        backend = MemoryBackend()
-    snapshot = LimitsSnapshot(LimitStore(database), refresh_interval=settings.key_refresh_interval)
-    return Limiter(snapshot=snapshot, backend=backend, database=database, settings=settings.limits)
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
