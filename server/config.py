@@ -13,10 +13,19 @@ from __future__ import annotations
 import os
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from providers.registry import ADAPTERS
@@ -39,6 +48,7 @@ __all__ = [
     "ModelPrice",
     "OtelSettings",
     "PaidEndpointConfig",
+    "PaidPath",
     "PaymentsSettings",
     "RetrySettings",
     "RouterConfig",
@@ -239,10 +249,27 @@ class LimitsSettings(_Frozen):
     )
 
 
+# The gateway's own routes: a paid endpoint there would put a price on every call to them (it is matched first).
+RESERVED_PATHS = ("/v1", "/ai", "/router", "/admin", "/health", "/mcp", "/metrics")
+
+
+def _paid_path(path: str) -> str:
+    reserved = next((p for p in RESERVED_PATHS if path == p or path.startswith(p + "/")), None)
+    if path == "/" or reserved is not None:
+        raise ValueError(
+            f"{path} is one of the gateway's own routes ({reserved or '/'}); put paid endpoints elsewhere, "
+            "e.g. /paid/weather"
+        )
+    return path
+
+
+PaidPath = Annotated[str, Field(pattern=r"^/"), AfterValidator(_paid_path)]
+
+
 class PaidEndpointConfig(_Frozen):
     """A paid endpoint: callers pay ``price_usd`` per call (x402 or MPP) to reach ``target``."""
 
-    path: str = Field(pattern=r"^/", description="the gateway path it answers, e.g. /paid/weather")
+    path: PaidPath = Field(description="the gateway path it answers, e.g. /paid/weather")
     target: str = Field(description="an upstream http(s) URL, or model:provider/model")
     price_usd: Decimal = Field(gt=0, description="per call, decimal USD text")
     network: str = Field(default="eip155:84532", description="CAIP-2 chain id")

@@ -1,19 +1,22 @@
 """The model routes answered before Starlette's router (``server.hot_routes``) answer as the router would.
 
-One real gateway with a paid endpoint placed on a model path: the exact hot paths go through the fast
-dispatch, their neighbours (other methods, a trailing slash, a router-scoped path, a query string) through
-Starlette, and every answer is the one the route list gives.
+One real gateway: the exact hot paths go through the fast dispatch, their neighbours (other methods, a trailing
+slash, a router-scoped path, a query string) through Starlette, and every answer is the one the route list gives.
+Paid endpoints, matched before the model routes in the list, may not take a path of the gateway's own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import anthropic
 import httpx
 import openai
 import pytest
+import yaml
 
+from server.config import ConfigError, load_settings
 from tests.conftest import MASTER_KEY, Gateway, running_gateway
 
 AUTH = {"Authorization": f"Bearer {MASTER_KEY}"}
@@ -23,18 +26,7 @@ CHAT = {"model": "mock/mock-1", "messages": [{"role": "user", "content": "Hi"}]}
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    config = {
-        "routers": {"r1": {"models": {"m": [{"model": "mock/mock-1"}]}}},
-        # A paid endpoint on a model path takes precedence there, as it does in the route list.
-        "paid_endpoints": {
-            "priced-embeddings": {
-                "path": "/ai/embeddings",
-                "target": "model:mock/mock-1",
-                "price_usd": "0.01",
-                "pay_to": PAY_TO,
-            }
-        },
-    }
+    config = {"routers": {"r1": {"models": {"m": [{"model": "mock/mock-1"}]}}}}
     with running_gateway(tmp_path_factory.mktemp("hot"), config=config) as gateway:
         yield gateway
 
@@ -82,8 +74,13 @@ def test_neighbours_of_the_hot_paths_go_through_the_router(gw: Gateway) -> None:
     assert routed.status_code == 200 and routed.headers["alephant-model"] == "mock/mock-1"
 
 
-def test_a_paid_endpoint_on_a_hot_path_keeps_its_precedence(gw: Gateway) -> None:
-    offer = httpx.post(gw.base_url + "/ai/embeddings", json=CHAT, headers=AUTH)  # its target is a chat model
-    assert offer.status_code == 402 and "payment-required" in offer.headers
-    free = httpx.post(gw.api_url + "/embeddings", json={"model": "mock/mock-embed-1", "input": "Hi"}, headers=AUTH)
-    assert free.status_code == 200 and free.json()["data"][0]["embedding"]
+def test_a_paid_endpoint_may_not_take_a_route_of_the_gateway(gw: Gateway, tmp_path: Path) -> None:
+    for path in ("/v1/chat/completions", "/ai/embeddings", "/router/r1/v1/chat/completions", "/admin/x", "/"):
+        body = {"path": path, "target": "model:mock/mock-1", "price_usd": "0.01", "pay_to": PAY_TO}
+        refused = httpx.post(gw.base_url + "/admin/paid-endpoints", json=body, headers=AUTH)
+        assert refused.status_code == 400, (path, refused.text)
+        assert "gateway's own routes" in refused.json()["error"]["message"] and "/paid/" in refused.text
+    config = tmp_path / "alephant.yaml"
+    config.write_text(yaml.safe_dump({"paid_endpoints": {"p": {**body, "path": "/v1/embeddings"}}}))
+    with pytest.raises(ConfigError, match="gateway's own routes"):
+        load_settings(config)

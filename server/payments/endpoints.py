@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from finance.money import format_usd, to_nano
 from finance.payments import Terms, find_asset
 
+from ..config import PaidPath
+
 __all__ = ["MODEL_TARGET", "PaidEndpointIn", "endpoint_json", "endpoint_row", "model_of"]
 
 MODEL_TARGET = "model:"
@@ -22,7 +24,7 @@ MODEL_TARGET = "model:"
 class PaidEndpointIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    path: str = Field(pattern=r"^/")
+    path: PaidPath
     target: str = Field(
         pattern=r"^(https?://|model:[^/\s]+/\S+)", description="an http(s) URL, or model:provider/model"
     )
