@@ -5,6 +5,7 @@
     snapshot.py       the in-memory rules the hot path reads, reloaded when the version moves
     spent.py          what a budget already spent, read from the store to seed a missing counter
     backend.py        the backend interface; ``memory.py`` (one process) and ``redis_backend.py`` (shared)
+    resp.py           the Redis backend's own pipelined client (the scripts are its only commands)
     _scripts.py       the Redis backend's Lua scripts: one call per admission, one per commit
     limiter.py        admission, commit, seeding, lease renewal; ``check_budget`` and ``add_spend``
     build.py          ``build_limiter``: the limiter on Redis or in process, as configured
