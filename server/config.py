@@ -11,6 +11,7 @@ so the CLI can print one readable line per problem instead of a traceback.
 from __future__ import annotations
 
 import os
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -382,6 +383,15 @@ class Settings(BaseSettings):
     archive: ArchiveSettings = ArchiveSettings()
     sinks: tuple[SinkConfig, ...] = ()
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from .limits.resp import parse_url  # the limiter's client decides what it can connect to
+
+            parse_url(value.get_secret_value())  # its errors never quote the URL, which may hold a password
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _database_scheme(cls, value: str | None) -> str | None:
@@ -444,6 +454,21 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+_SECRET_NAMES = re.compile(r"key|secret|password|token|headers", re.IGNORECASE)
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]*@")
+
+
+def _shown(value: Any, path: str) -> str:
+    """The rejected value as an error may quote it: never a secret, nor a URL's user and password."""
+    if isinstance(value, dict | list):
+        return type(value).__name__
+    if _SECRET_NAMES.search(path) or isinstance(value, SecretStr):
+        return "(hidden)"
+    if isinstance(value, str):
+        return repr(_URL_CREDENTIALS.sub("***@", value))
+    return repr(value)
+
+
 def _describe(error: dict[str, Any]) -> str:
     path = ".".join(str(part) for part in error["loc"]) or "(top level)"
     message = str(error["msg"]).removeprefix("Value error, ")
@@ -451,9 +476,8 @@ def _describe(error: dict[str, Any]) -> str:
         return f"{path}: unknown setting (check the spelling; see README 'Configuration')"
     if error["type"] == "missing":
         return f"{path}: required setting is missing"
-    value = error.get("input")
-    shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
-    return f"{path}: got {shown}, {message[0].lower() + message[1:] if message else 'invalid'}"
+    reason = message[0].lower() + message[1:] if message else "invalid"
+    return f"{path}: got {_shown(error.get('input'), path)}, {reason}"
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

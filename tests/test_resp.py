@@ -11,12 +11,14 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import redis.asyncio as redis_py
 from hypothesis import given
 from hypothesis import strategies as st
 
+from server.config import ConfigError, load_settings
 from server.limits.resp import Parser, RedisUnavailable, ReplyError, RespClient, encode, parse_url
 
 URL = "redis://127.0.0.1:6379/0"
@@ -121,6 +123,17 @@ def test_urls() -> None:
     assert parse_url("unix:///run/redis.sock?db=3")["db"] == 3
     with pytest.raises(ValueError, match="scheme"):
         parse_url("http://cache:6379")
+    with pytest.raises(ValueError, match="ssl_cert_reqs are not supported"):
+        parse_url("rediss://cache?ssl_cert_reqs=none")
+
+
+def test_a_redis_url_the_client_cannot_use_is_a_configuration_error(tmp_path: Path) -> None:
+    config = tmp_path / "alephant.yaml"
+    config.write_text("redis_url: redis+sentinel://:hunter2@cache:26379\ndatabase_url: mysql://me:hunter3@db/x\n")
+    with pytest.raises(ConfigError, match="scheme") as refused:
+        load_settings(config)
+    assert "hunter2" not in str(refused.value) and "hunter3" not in str(refused.value), "passwords are never quoted"
+    assert "redis+sentinel://***@cache:26379" in str(refused.value)
 
 
 _VALUES = st.recursive(

@@ -163,6 +163,9 @@ def parse_url(url: str) -> dict[str, Any]:
     """Connection settings of a ``redis://``, ``rediss://`` or ``unix://`` URL; ``ValueError`` names the problem."""
     parts = urlsplit(url)
     query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
+    unknown = sorted(set(query) - {"db"})
+    if unknown:  # silently dropping e.g. ssl_cert_reqs would connect differently than the operator asked
+        raise ValueError(f"Redis URL option(s) {', '.join(unknown)} are not supported (only ?db=N)")
     settings: dict[str, Any] = {
         "username": unquote(parts.username) if parts.username else None,
         "password": unquote(parts.password) if parts.password is not None else None,
