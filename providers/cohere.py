@@ -35,9 +35,9 @@ Cohere -> canonical: ``message.content`` text items are joined into ``content``;
 reasons: COMPLETE, STOP_SEQUENCE -> stop; MAX_TOKENS, ERROR_LIMIT -> length; TOOL_CALL -> tool_calls;
 ERROR_TOXIC (Cohere's only safety-block signal) -> content_filter; ERROR, TIMEOUT, USER_CANCEL and anything
 unknown -> stop (the text produced so far is the answer; in a stream, a ``message-end`` that carries
-``delta.error`` becomes an error event instead). Usage: ``usage.tokens`` (what the model processed), falling
-back to ``usage.billed_units`` when absent (``tokens`` include Cohere's prompt template, which it does not bill,
-so costs computed from them run above the invoice); ``usage.cached_tokens`` is the cache-read count. Cohere
+``delta.error`` becomes an error event instead). Usage: ``usage.billed_units`` (what Cohere charges for), falling
+back to ``usage.tokens`` when absent (``tokens`` include Cohere's prompt template, which it does not bill, so
+costs computed from them would run above the invoice); ``usage.cached_tokens`` is the cache-read count. Cohere
 reports neither cache writes nor reasoning tokens. Ids are ``chatcmpl-<Cohere id>``.
 
 Embeddings: ``input`` (string or list of strings) -> ``texts`` with ``input_type`` (the provider option
@@ -87,15 +87,20 @@ def _count(value: object) -> int:
 
 
 def usage_of(data: object) -> Usage:
-    """A Cohere ``usage`` object: ``tokens`` when present, else ``billed_units``; ``cached_tokens`` as reads."""
+    """A Cohere ``usage`` object: ``billed_units`` (what is invoiced) when present, else ``tokens``;
+    ``cached_tokens`` as reads. A billed count of 0 is a count, not an absence."""
     if not isinstance(data, dict):
         return Usage()
     tokens, billed = _obj(data.get("tokens")), _obj(data.get("billed_units"))
     return Usage(
-        prompt_tokens=_count(tokens.get("input_tokens")) or _count(billed.get("input_tokens")),
-        completion_tokens=_count(tokens.get("output_tokens")) or _count(billed.get("output_tokens")),
+        prompt_tokens=_first(billed.get("input_tokens"), tokens.get("input_tokens")),
+        completion_tokens=_first(billed.get("output_tokens"), tokens.get("output_tokens")),
         cached_tokens=_count(data.get("cached_tokens")),
     )
+
+
+def _first(*values: object) -> int:
+    return next((_count(value) for value in values if value is not None), 0)
 
 
 # ---------------------------------------------------------------- request: canonical -> Cohere
@@ -306,7 +311,7 @@ def _embed_response(call: UpstreamCall, data: dict[str, Any]) -> ParsedResponse:
     meta = _obj(data.get("meta"))
     billed = _obj(meta.get("billed_units"))
     tokens = _obj(meta.get("tokens"))
-    usage = Usage(prompt_tokens=_count(billed.get("input_tokens")) or _count(tokens.get("input_tokens")))
+    usage = Usage(prompt_tokens=_first(billed.get("input_tokens"), tokens.get("input_tokens")))
     body = embeddings_body(model=call.model, vectors=list(vectors or []), usage=usage)
     return ParsedResponse(body=body, usage=usage, response_model=call.model)
 

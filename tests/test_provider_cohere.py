@@ -339,12 +339,14 @@ def test_finish_reasons(cohere_reason: str | None, canonical: str) -> None:
     assert finish_reason(cohere_reason) == canonical
 
 
-def test_usage_prefers_tokens_then_billed_units() -> None:
+def test_usage_is_what_cohere_bills_else_what_it_processed() -> None:
     both = {
         "billed_units": {"input_tokens": 21, "output_tokens": 105},
-        "tokens": {"input_tokens": 186, "output_tokens": 105},
+        "tokens": {"input_tokens": 186, "output_tokens": 105},  # 165 of them Cohere's own prompt template
     }
-    assert usage_of(both) == Usage(prompt_tokens=186, completion_tokens=105)
+    assert usage_of(both) == Usage(prompt_tokens=21, completion_tokens=105)
+    assert usage_of({**both, "billed_units": {"input_tokens": 0, "output_tokens": 0}}) == Usage()
+    assert usage_of({"tokens": {"input_tokens": 9, "output_tokens": 4}}) == Usage(prompt_tokens=9, completion_tokens=4)
     assert usage_of({"billed_units": {"input_tokens": 21.0, "output_tokens": 5.0}, "cached_tokens": 4}) == Usage(
         prompt_tokens=21, completion_tokens=5, cached_tokens=4
     )
@@ -381,9 +383,9 @@ def test_parse_text_thinking_and_tool_calls() -> None:
     assert choice["message"]["content"] == "Hi there" and choice["message"]["reasoning_content"] == "hmm"
     assert choice["finish_reason"] == "stop"
     assert text["usage"] == {
-        "prompt_tokens": 9,
+        "prompt_tokens": 3,  # billed, not the 9 processed
         "completion_tokens": 4,
-        "total_tokens": 13,
+        "total_tokens": 7,
         "prompt_tokens_details": {"cached_tokens": 0},
         "completion_tokens_details": {"reasoning_tokens": 0},
     }
@@ -481,7 +483,7 @@ def test_stream_translation_survives_any_split(split: int) -> None:
     assert events == reference
     crlf, _ = _translate(wire.replace(b"\n", b"\r\n"), split)
     assert crlf == reference
-    assert usage == Usage(prompt_tokens=6, completion_tokens=8)
+    assert usage == Usage(prompt_tokens=3, completion_tokens=8)  # billed: the prompt's words, not the template
 
 
 def test_stream_translation_of_tool_calls() -> None:
@@ -503,7 +505,7 @@ def test_stream_translation_of_tool_calls() -> None:
         assert len(fragments) > 1, "arguments are relayed fragment by fragment"
         assert json.loads("".join(fragments)) == {"input": "call tool parallel"}
     assert events[-3]["choices"][0]["finish_reason"] == "tool_calls"
-    assert events[-2]["choices"] == [] and events[-2]["usage"]["prompt_tokens"] == usage.prompt_tokens == 6
+    assert events[-2]["choices"] == [] and events[-2]["usage"]["prompt_tokens"] == usage.prompt_tokens == 3
     assert events[-1] == "[DONE]"
 
 
@@ -570,13 +572,13 @@ async def test_e2e_plain_chat_is_translated_priced_and_logged(
     assert completion.choices[0].finish_reason == "stop"
     assert completion.id.startswith("chatcmpl-")
     assert completion.usage is not None
-    assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (6, 6)
+    assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (3, 6)  # billed units
     sent = fake.last_request
     assert sent.path == "/v2/chat" and sent.header("authorization") == f"Bearer {fake.api_key}"
     assert sent.json == {"model": "command-a-03-2025", "messages": HELLO, "temperature": 0.3, "p": 0.9}
     row = await gateway.log_row(raw.headers["alephant-request-id"])
     assert (row.status, row.provider, row.upstream_model) == ("ok", "cohere", "command-a-03-2025")
-    assert (row.prompt_tokens, row.completion_tokens) == (6, 6)
+    assert (row.prompt_tokens, row.completion_tokens) == (3, 6)
     assert row.cost_nano > 0 and row.price_source is not None and row.price_source.startswith("genai-prices")
 
 
@@ -590,11 +592,11 @@ async def test_e2e_stream_with_and_without_usage(gateway: Gateway, client: opena
     assert len(pieces) == 6 and "".join(pieces) == "fake reply to: Hello there gateway"
     assert chunks[-2].choices[0].finish_reason == "stop"
     assert chunks[-1].usage is not None and (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (
-        6,
+        3,
         6,
     )
     row = await gateway.log_row(raw.headers["alephant-request-id"])
-    assert row.stream and (row.provider, row.prompt_tokens, row.completion_tokens) == ("cohere", 6, 6)
+    assert row.stream and (row.provider, row.prompt_tokens, row.completion_tokens) == ("cohere", 3, 6)
     assert row.cost_nano > 0
     plain = [
         chunk
