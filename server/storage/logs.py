@@ -31,7 +31,7 @@ from server.storage.database import Database
 from server.storage.records import LogRow
 from server.storage.schema import as_utc, request_log
 
-__all__ = ["LogQuery", "LogWriter"]
+__all__ = ["LogQuery", "LogWriter", "refuses_values"]
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ _VALUE_ERRORS = (
 )
 
 
-def _refuses_values(exc: BaseException) -> bool:
+def refuses_values(exc: BaseException) -> bool:
     """Whether a write failed because of the rows' values, which no retry fixes, rather than the database.
 
     Out-of-range numbers, wrong types, text PostgreSQL cannot store (SQLSTATE class 22) and constraint
@@ -352,7 +352,7 @@ class LogWriter:
             else:
                 await self._insert_new(rows)
         except Exception as exc:
-            if not _refuses_values(exc):
+            if not refuses_values(exc):
                 raise _Unstored(_describe(exc)) from exc
             logger.warning("request log: database refused a batch (%s); isolating the bad rows", _describe(exc))
             await self._isolate(rows)
@@ -366,7 +366,7 @@ class LogWriter:
                 try:
                     await self._insert_new((row,))
                 except Exception as exc:
-                    if not _refuses_values(exc):
+                    if not refuses_values(exc):
                         raise _Unstored(_describe(exc)) from exc
                     refused.append(row)
                 else:
