@@ -1,4 +1,5 @@
-"""Runs, traces and log search over HTTP (``/v1/runs*``, ``/v1/logs``), and Prometheus ``/metrics``.
+"""Runs, traces and log search over HTTP (``/v1/runs*``, ``/v1/logs``, archived bodies at
+``/v1/logs/{request_id}/body``), and Prometheus ``/metrics``.
 
 Any valid key may use them; every read and write is scoped to the key's workspace, so a run or log row of
 another workspace is a 404 or absent, never shown. The master key acts on ``default`` or on the workspace named
@@ -7,6 +8,7 @@ by ``?workspace_id=``. Lists are keyset pages: pass ``next_cursor`` back as ``cu
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import dataclasses
@@ -27,13 +29,14 @@ from finance.money import to_nano
 
 from .admin.common import json_response, read_body
 from .call import Principal
-from .errors import GatewayError, InvalidRequest, PolicyDenied
+from .errors import GatewayError, InvalidRequest, NotFound, PolicyDenied
 from .metrics import CONTENT_TYPE
 from .responses import openai_error_body
 from .runs import new_id
 from .services import Services
 from .stages import authenticate_request
 from .stages.agent_context import _ID, _PROPERTY_NAME
+from .storage import LogQuery
 from .storage.log_search import LogFilter, LogSearch
 from .storage.runs import RUN_STATUSES, RunStore, SpanRecord
 from .traces import log_json, run_json, summary_json
@@ -317,6 +320,32 @@ async def search_logs(request: Request, caller: Caller) -> Response:
     return json_response({"object": "list", "data": [log_json(row) for row in rows], "next_cursor": cursor})
 
 
+@_endpoint
+async def get_log_body(request: Request, caller: Caller) -> Response:
+    """A request's archived bodies (the JSON object ``server.telemetry.archive`` wrote), in the caller's workspace."""
+    request_id = request.path_params["request_id"]
+    services = caller.services
+    await services.log_writer.sync()  # read-your-writes: the row of a call that just answered
+    row = await LogQuery(services.database).get(request_id)
+    if row is None or row.workspace_id != caller.workspace_id:
+        raise NotFound(f"No request '{request_id}' in this workspace.", code="request_not_found")
+    archiver = services.telemetry.archiver
+    if row.body_ref is None or archiver is None:
+        raise NotFound(
+            f"Request '{request_id}' has no archived bodies: archiving is off for its workspace (archive.workspaces) "
+            "or was off when it ran.",
+            code="body_not_archived",
+        )
+    document = await asyncio.to_thread(archiver.read, row.body_ref)
+    if document is None:
+        raise NotFound(
+            f"The bodies of request '{request_id}' are not in the archive (yet): they are written a moment after "
+            "the call, or their write failed (the gateway's log says so). Retry shortly.",
+            code="body_not_found",
+        )
+    return Response(document, media_type="application/json")
+
+
 async def metrics(request: Request) -> Response:
     """Prometheus text format; aggregates only (no keys, ids or bodies), so it is served without a key."""
     services: Services = request.app.state.services
@@ -331,5 +360,6 @@ routes: list[BaseRoute] = [
     Route("/v1/runs/{run_id}/end", end_run, methods=["POST"]),
     Route("/v1/runs/{run_id}/spans", add_span, methods=["POST"]),
     Route("/v1/logs", search_logs, methods=["GET"]),
+    Route("/v1/logs/{request_id}/body", get_log_body, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
 ]

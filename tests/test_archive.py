@@ -43,6 +43,23 @@ def wait_file(path: Path, timeout: float = 5) -> dict[str, Any]:
     return document
 
 
+def read_body(gateway: Gateway, key: str, request_id: str, timeout: float = 5) -> dict[str, Any]:
+    """``GET /v1/logs/{id}/body``, retried while the archive's writer has not written it yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = httpx.get(f"{gateway.api_url}/logs/{request_id}/body", headers={"authorization": f"Bearer {key}"})
+        if reply.status_code == 200:
+            document: dict[str, Any] = reply.json()
+            return document
+        assert reply.json()["error"]["code"] == "body_not_found" and time.monotonic() < deadline, reply.text
+        time.sleep(0.05)
+
+
+def refusal(gateway: Gateway, key: str, request_id: str) -> tuple[int, str]:
+    reply = httpx.get(f"{gateway.api_url}/logs/{request_id}/body", headers={"authorization": f"Bearer {key}"})
+    return reply.status_code, reply.json()["error"]["code"]
+
+
 def check_plain(document: dict[str, Any], row: LogRow) -> None:
     assert document["request_id"] == row.request_id and document["workspace_id"] == row.workspace_id
     request, response = document["request"], document["response"]
@@ -66,6 +83,15 @@ async def test_local_directory_is_the_default(tmp_path: Path) -> None:
             name: await gateway.log_row(reply.headers["alephant-request-id"])
             for name, reply in {"plain": plain, "streamed": streamed, "failed": failed, "skipped": skipped}.items()
         }
+        # Read back through the API, within the caller's workspace only.
+        served = read_body(gateway, MASTER_KEY, rows["plain"].request_id)
+        check_plain(served, rows["plain"])
+        for key, request_id, code in (
+            (outsider["secret"], rows["plain"].request_id, "request_not_found"),  # another workspace's request
+            (outsider["secret"], rows["skipped"].request_id, "body_not_archived"),  # its own, not archived
+            (MASTER_KEY, "req_nobody", "request_not_found"),
+        ):
+            assert refusal(gateway, key, request_id) == (404, code)
     root = tmp_path / "data" / "archive"
     row = rows["plain"]
     assert row.body_ref == object_key(row) == f"default/{row.created_at:%Y/%m/%d}/{row.request_id}.json"
@@ -109,6 +135,7 @@ async def test_s3_compatible_storage(tmp_path: Path, s3: str, monkeypatch: pytes
             plain = chat(gateway, MASTER_KEY, "archive me")
             other = chat(gateway, outsider["secret"], "archive me")
             rows = [await gateway.log_row(reply.headers["alephant-request-id"]) for reply in (plain, other)]
+            check_plain(read_body(gateway, outsider["secret"], rows[1].request_id), rows[1])  # read back from S3
         # The gateway stopped: shutdown wrote everything queued.
         for row in rows:
             assert row.body_ref == object_key(row, "gw/")

@@ -10,7 +10,8 @@ S3-compatible storage through boto3 or to a local directory. The object::
 
 Bodies longer than ``max_body_bytes`` are cut there (``truncated``). A streamed answer is archived as the SSE
 bytes relayed to the client. A full queue means the call is not archived (its row has no ``body_ref``); a failed
-write is logged and counted, and its row's ``body_ref`` then names a missing object.
+write is logged and counted, and its row's ``body_ref`` then names a missing object. ``GET
+/v1/logs/{request_id}/body`` (``server.run_routes``) reads an object back through ``Archiver.read``.
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._:-]")
 
 
 class ObjectStore(Protocol):
-    """Where archived objects go: ``put(key, data)``; may block (it runs in the archive's thread)."""
+    """Where archived objects go: ``put(key, data)`` and ``get(key)`` (None when absent); both may block."""
 
     def put(self, key: str, data: bytes) -> None: ...
+
+    def get(self, key: str) -> bytes | None: ...
 
 
 class LocalStore:
@@ -58,6 +61,12 @@ class LocalStore:
             os.unlink(temp)
             raise
 
+    def get(self, key: str) -> bytes | None:
+        try:
+            return (self.directory / key).read_bytes()
+        except FileNotFoundError:
+            return None
+
 
 class S3Store:
     """An S3 bucket (or any S3-compatible server at ``endpoint_url``); credentials come from boto3's usual chain."""
@@ -70,6 +79,13 @@ class S3Store:
 
     def put(self, key: str, data: bytes) -> None:
         self._client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/json")
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            data: bytes = self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except self._client.exceptions.NoSuchKey:
+            return None
+        return data
 
 
 def _segment(value: str | None) -> str:
@@ -144,6 +160,10 @@ class Archiver:
 
     def close(self) -> None:
         self._worker.close()
+
+    def read(self, key: str) -> bytes | None:
+        """An archived object by its ``body_ref``, None when absent (not written yet, or its write failed); blocks."""
+        return self.store.get(key)
 
     def _write(self, item: tuple[str, Finished]) -> None:
         key, finished = item
