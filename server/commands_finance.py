@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from finance.ledger import GROUPS, Group, Totals, combine
 from finance.money import format_usd
 
+from .cli_output import fail, out
 from .errors import InvalidRequest
 
 if TYPE_CHECKING:
@@ -26,15 +26,8 @@ __all__ = ["finance_app"]
 
 finance_app = typer.Typer(help="Spend, revenue and margin from the ledger.", no_args_is_help=True)
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 _COLUMNS = ("model_cost", "tool_spend", "payment_spend", "adjustments", "total_spend", "revenue", "margin")
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(2)
 
 
 async def _summary(
@@ -82,21 +75,21 @@ def report(
     from .storage.ledger import LedgerFilter
 
     if group_by is not None and group_by not in GROUPS:
-        raise _fail(f"--group-by: got {group_by!r}, expected one of {', '.join(GROUPS)}")
+        raise fail(f"--group-by: got {group_by!r}, expected one of {', '.join(GROUPS)}")
     try:
         settings = load_settings(config)
         start, end = parse_window(since, until)
     except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except InvalidRequest as exc:
-        raise _fail(exc.message) from None
+        raise fail(exc.message) from None
     grouping: Group | None = next((g for g in GROUPS if g == group_by), None)
     try:
         rows = asyncio.run(
             _summary(settings.resolved_database_url, workspace, grouping, LedgerFilter(since=start, until=end))
         )
     except (OSError, ConnectionError) as exc:
-        raise _fail(f"cannot reach the store: {type(exc).__name__}") from None
+        raise fail(f"cannot reach the store: {type(exc).__name__}") from None
     if as_csv:
         print(summary_csv(grouping, rows), end="")
     elif as_json:

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from .cli_output import ConfigOption, JsonOption, err, fail, out
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -33,29 +34,20 @@ agents_app = typer.Typer(
 provider_keys_app = typer.Typer(help="Bring your own provider keys (stored encrypted).", no_args_is_help=True)
 master_key_app = typer.Typer(help="Rotate the master key (re-encrypts every provider key).", no_args_is_help=True)
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Path to alephant.yaml.")]
 WorkspaceOption = Annotated[str, typer.Option("--workspace", "-w", help="The workspace.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 AllowOption = Annotated[str | None, typer.Option("--models", help="Allowed models, globs: 'openai/*,mock/*'.")]
 DenyOption = Annotated[str | None, typer.Option("--deny-models", help="Denied models, globs (deny wins).")]
 ProvidersOption = Annotated[str | None, typer.Option("--providers", help="Allowed providers: 'openai,anthropic'.")]
 MaxTokensOption = Annotated[int | None, typer.Option("--max-tokens", help="Largest max_tokens a request may ask.")]
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
-
-
 def _settings(config: Path | None) -> Settings:
     from .config import ConfigError, load_settings
 
     if config is not None and not config.is_file():
-        raise _fail(f"{config}: no such file")
+        raise fail(f"{config}: no such file")
     try:
         return load_settings(config)
     except ConfigError as exc:
@@ -78,9 +70,9 @@ def _run(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     try:
         return asyncio.run(run())
     except (Conflict, InUse, Unknown) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except (OSError, ConnectionError) as exc:
-        raise _fail(f"cannot reach the store: {exc}") from None
+        raise fail(f"cannot reach the store: {exc}") from None
 
 
 def _split(text: str | None) -> list[str]:
@@ -104,7 +96,7 @@ def policy_options(
         )
     except ValidationError as exc:
         problem = exc.errors(include_url=False)[0]
-        raise _fail(f"--{str(problem['loc'][0]).replace('_', '-')}: {problem['msg']}") from None
+        raise fail(f"--{str(problem['loc'][0]).replace('_', '-')}: {problem['msg']}") from None
     return spec.model_dump(exclude_defaults=True)
 
 
@@ -160,7 +152,7 @@ def workspaces_create(
             policy=PolicySpec(**policy_options(models, deny_models, providers, max_tokens)),
         )
     except ValidationError as exc:
-        raise _fail(exc.errors(include_url=False)[0]["msg"]) from None
+        raise fail(exc.errors(include_url=False)[0]["msg"]) from None
     settings = _settings(config)
     record = _run(
         settings,
@@ -270,7 +262,7 @@ def agents_create(
         )
     except ValidationError as exc:
         problem = exc.errors(include_url=False)[0]
-        raise _fail(f"{'.'.join(str(p) for p in problem['loc'])}: {problem['msg']}") from None
+        raise fail(f"{'.'.join(str(p) for p in problem['loc'])}: {problem['msg']}") from None
     record = _run(
         _settings(config),
         lambda db: GovernanceStore(db).create_agent(
@@ -329,7 +321,7 @@ def _secret_from(env: str | None, prompt: str) -> str:
     if env is not None:
         value = os.environ.get(env, "")
         if not value.strip():
-            raise _fail(f"environment variable {env} is empty or not set")
+            raise fail(f"environment variable {env} is empty or not set")
         return value.strip()
     if not sys.stdin.isatty():
         return sys.stdin.readline().strip()
@@ -356,10 +348,10 @@ def provider_keys_add(
 
     settings = _settings(config)
     if build_catalog(settings).provider(provider) is None:
-        raise _fail(f"unknown provider {provider!r} (alephant models --all lists them)")
+        raise fail(f"unknown provider {provider!r} (alephant models --all lists them)")
     secret = _secret_from(secret_env, f"{provider} API key")
     if not secret:
-        raise _fail("the provider key is empty")
+        raise fail("the provider key is empty")
     box = SecretBox(resolve_master_key(settings))
     record = _run(
         settings,
@@ -418,18 +410,18 @@ def master_key_rotate(
     from .storage.governance import GovernanceStore
 
     if generate == (new_key_env is not None):
-        raise _fail("give exactly one of --new-key-env VAR or --generate")
+        raise fail("give exactly one of --new-key-env VAR or --generate")
     settings = _settings(config)
     old = resolve_master_key(settings)
     new = "alk_master_" + secrets.token_urlsafe(30) if generate else _secret_from(new_key_env, "new master key")
     if len(new) < 32:
-        raise _fail("the new master key must be at least 32 characters")
+        raise fail("the new master key must be at least 32 characters")
     if new == old:
-        raise _fail("the new master key is the current one")
+        raise fail("the new master key is the current one")
     try:
         count = _run(settings, lambda db: GovernanceStore(db).reseal_provider_keys(SecretBox(old), SecretBox(new)))
     except SealError as exc:
-        raise _fail(f"nothing changed: a provider key cannot be opened with the current master key ({exc})") from None
+        raise fail(f"nothing changed: a provider key cannot be opened with the current master key ({exc})") from None
     from_env = settings.master_key is not None and bool(settings.master_key.get_secret_value())
     if from_env:
         out.print(f"Re-encrypted {count} provider keys. Set ALEPHANT_MASTER_KEY to the new key and restart gateways.")

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from finance.budgets import PERIODS
 from finance.money import format_usd, to_nano
 
+from .cli_output import ConfigOption, JsonOption, fail, out
 from .limits.types import BUDGET_SCOPES, LIMIT_KINDS, LIMIT_SCOPES
 
 if TYPE_CHECKING:
@@ -31,23 +31,14 @@ __all__ = ["budgets_app", "limits_app"]
 budgets_app = typer.Typer(help="Create, list and delete budgets (spend caps per period).", no_args_is_help=True)
 limits_app = typer.Typer(help="Create, list and delete rate and concurrency limits.", no_args_is_help=True)
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Path to alephant.yaml.")]
 WorkspaceOption = Annotated[str, typer.Option("--workspace", "-w", help="Workspace the rule belongs to.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
 
 
 def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
     if value not in allowed:
-        raise _fail(f"{option}: got {value!r}, expected one of {', '.join(allowed)}")
+        raise fail(f"{option}: got {value!r}, expected one of {', '.join(allowed)}")
     return value
 
 
@@ -60,7 +51,7 @@ def _with_store(config: Path | None, work: Callable[[Database], Awaitable[T]]) -
     try:
         settings = load_settings(config)
     except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
     async def run() -> T:
         async with Database(settings.resolved_database_url) as database:
@@ -70,7 +61,7 @@ def _with_store(config: Path | None, work: Callable[[Database], Awaitable[T]]) -
     try:
         return asyncio.run(run())
     except (OSError, ConnectionError) as exc:
-        raise _fail(f"cannot reach the store: {type(exc).__name__}", code=1) from None
+        raise fail(f"cannot reach the store: {type(exc).__name__}", code=1) from None
 
 
 @budgets_app.command("create")
@@ -99,12 +90,12 @@ def budgets_create(
         if not amount.is_finite() or amount < 0:
             raise InvalidOperation
     except InvalidOperation:
-        raise _fail(f"--limit: got {limit!r}, expected a non-negative decimal amount of USD such as 25.00") from None
+        raise fail(f"--limit: got {limit!r}, expected a non-negative decimal amount of USD such as 25.00") from None
     if time_zone is not None:
         try:
             ZoneInfo(time_zone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise _fail(f"--tz: unknown time zone {time_zone!r}; use an IANA name such as Europe/Paris") from None
+            raise fail(f"--tz: unknown time zone {time_zone!r}; use an IANA name such as Europe/Paris") from None
 
     async def create(database: Database) -> BudgetRule:
         zone = time_zone or await GovernanceStore(database).time_zone(workspace)
@@ -165,7 +156,7 @@ def budgets_delete(budget_id: str, workspace: WorkspaceOption = "default", confi
     from .storage.schema import budgets
 
     if not _with_store(config, lambda db: LimitStore(db).delete(budgets, budget_id, workspace_id=workspace)):
-        raise _fail(f"no budget {budget_id!r} in workspace {workspace!r}; `alephant budgets list` shows them", 1)
+        raise fail(f"no budget {budget_id!r} in workspace {workspace!r}; `alephant budgets list` shows them", 1)
     out.print(f"deleted budget {budget_id}")
 
 
@@ -222,5 +213,5 @@ def limits_delete(limit_id: str, workspace: WorkspaceOption = "default", config:
     from .storage.schema import limits
 
     if not _with_store(config, lambda db: LimitStore(db).delete(limits, limit_id, workspace_id=workspace)):
-        raise _fail(f"no limit {limit_id!r} in workspace {workspace!r}; `alephant limits list` shows them", 1)
+        raise fail(f"no limit {limit_id!r} in workspace {workspace!r}; `alephant limits list` shows them", 1)
     out.print(f"deleted limit {limit_id}")

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from finance.money import format_usd
 from finance.payments import TermsError
+
+from .cli_output import ConfigOption, JsonOption, fail, out
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -29,18 +30,9 @@ __all__ = ["paid_endpoints_app", "wallets_app"]
 paid_endpoints_app = typer.Typer(help="Create, list and delete paid endpoints (x402 and MPP).", no_args_is_help=True)
 wallets_app = typer.Typer(help="Create and list agents' wallets for outbound payments.", no_args_is_help=True)
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Path to alephant.yaml.")]
 WorkspaceOption = Annotated[str, typer.Option("--workspace", "-w", help="Workspace it belongs to.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
 
 
 def _settings(config: Path | None) -> Settings:
@@ -49,7 +41,7 @@ def _settings(config: Path | None) -> Settings:
     try:
         return load_settings(config)
     except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def _with_store(settings: Settings, work: Callable[[PaymentStore], Awaitable[T]]) -> T:
@@ -66,7 +58,7 @@ def _with_store(settings: Settings, work: Callable[[PaymentStore], Awaitable[T]]
     try:
         return asyncio.run(run())
     except (OSError, ConnectionError) as exc:
-        raise _fail(f"cannot reach the store: {type(exc).__name__}", code=1) from None
+        raise fail(f"cannot reach the store: {type(exc).__name__}", code=1) from None
 
 
 @paid_endpoints_app.command("create")
@@ -101,18 +93,18 @@ def paid_endpoints_create(
         )
         row = endpoint_row(body, workspace)
     except InvalidOperation:
-        raise _fail(f"--price: got {price!r}, expected a decimal amount of USD such as 0.01") from None
+        raise fail(f"--price: got {price!r}, expected a decimal amount of USD such as 0.01") from None
     except ValidationError as exc:
         problems = "; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in exc.errors())
-        raise _fail(problems) from None
+        raise fail(problems) from None
     except TermsError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if any(configured.path == path for configured in settings.paid_endpoints.values()):
-        raise _fail(f"--path: {path} is already a paid endpoint of alephant.yaml")
+        raise fail(f"--path: {path} is already a paid endpoint of alephant.yaml")
     try:
         stored = _with_store(settings, lambda store: store.create_endpoint(**row))
     except EndpointExists:
-        raise _fail(f"--path: {path} is already a paid endpoint (`alephant paid-endpoints list`)") from None
+        raise fail(f"--path: {path} is already a paid endpoint (`alephant paid-endpoints list`)") from None
     if as_json:
         print(json.dumps(endpoint_json(stored)))
         return
@@ -146,7 +138,7 @@ def paid_endpoints_delete(
 ) -> None:
     """Stop selling a paid endpoint (by id)."""
     if not _with_store(_settings(config), lambda store: store.delete_endpoint(workspace, endpoint_id)):
-        raise _fail(f"no paid endpoint {endpoint_id!r} in workspace {workspace!r} (`alephant paid-endpoints list`)", 1)
+        raise fail(f"no paid endpoint {endpoint_id!r} in workspace {workspace!r} (`alephant paid-endpoints list`)", 1)
     out.print(f"deleted paid endpoint {endpoint_id}")
 
 
@@ -170,14 +162,14 @@ def wallets_create(
     from .payments.wallets import new_wallet, wallet_json
 
     if not agent.strip():
-        raise _fail("--agent must not be empty")
+        raise fail("--agent must not be empty")
     policy: dict[str, Any] = {}
     if max_price is not None:
         try:
             if Decimal(max_price) <= 0:
                 raise InvalidOperation
         except InvalidOperation:
-            raise _fail(f"--max-price: got {max_price!r}, expected a positive amount of USD such as 0.50") from None
+            raise fail(f"--max-price: got {max_price!r}, expected a positive amount of USD such as 0.50") from None
         policy["max_price_usd"] = max_price
     for name, values in (
         ("allowed_origins", allowed_origin),
@@ -191,7 +183,7 @@ def wallets_create(
     try:
         stored = _with_store(settings, lambda store: store.create_wallet(**{**wallet, "policy": policy}))
     except WalletExists:
-        raise _fail(f"--agent: agent {agent!r} already has a wallet in workspace {workspace!r}") from None
+        raise fail(f"--agent: agent {agent!r} already has a wallet in workspace {workspace!r}") from None
     if as_json:
         print(json.dumps(wallet_json(stored)))
         return
