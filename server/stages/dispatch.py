@@ -237,12 +237,16 @@ class _Dispatch:
         assert response.chunks is not None
         events = 0
         try:
+            # What one upstream read produced goes to the client as one chunk (one socket write, not one per
+            # event): the upstream's own batching is kept, and nothing waits for more.
             async for data in response.chunks:
-                for event in translator.feed(data):
-                    events += 1
-                    yield event
-            for event in translator.finish():
-                yield event
+                out = translator.feed(data)
+                if out:
+                    events += len(out)
+                    yield out[0] if len(out) == 1 else b"".join(out)
+            out = translator.finish()
+            if out:
+                yield b"".join(out)
         except TransportError as exc:
             call.status = "error"
             call.error = transport_error(exc)

@@ -54,11 +54,14 @@ def parse_json(raw: bytes) -> dict[str, Any]:
 
 
 async def _translated(chunks: AsyncIterator[bytes], translator: StreamTranslator) -> AsyncIterator[bytes]:
+    # The events one chunk produced go on as one chunk: one write to the client, not one per event.
     async for chunk in chunks:
-        for event in translator.feed(chunk):
-            yield event
-    for event in translator.finish():
-        yield event
+        events = translator.feed(chunk)
+        if events:
+            yield events[0] if len(events) == 1 else b"".join(events)
+    events = translator.finish()
+    if events:
+        yield b"".join(events)
 
 
 class IngressStage:
