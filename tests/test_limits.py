@@ -12,8 +12,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis.asyncio as redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from finance.budgets import fits, remaining, window
+from finance.budgets import PERIODS, WindowCache, fits, remaining, window
 from server.limits.backend import LimitBackend
 from server.limits.memory import MemoryBackend
 from server.limits.redis_backend import RedisBackend
@@ -66,6 +68,23 @@ def test_weekly_window_across_the_autumn_dst_change() -> None:
     assert week.start == datetime(2026, 10, 18, 22, tzinfo=UTC)  # Monday 19th, 00:00 CEST
     assert week.end == datetime(2026, 10, 25, 23, tzinfo=UTC)  # Monday 26th, 00:00 CET
     assert week.end - week.start == timedelta(days=7, hours=1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.datetimes(min_value=datetime(2026, 3, 1), max_value=datetime(2026, 11, 30), timezones=st.just(UTC)),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_the_window_cache_answers_as_window_does_for_any_sequence_of_times(times: list[datetime]) -> None:
+    # In order, out of order (a clock stepping back), across hours, days, DST changes and months.
+    cache = WindowCache()
+    for now in [*sorted(times), *times]:
+        for period in PERIODS:
+            for zone in ("UTC", "Europe/Paris", "Asia/Kolkata"):
+                assert cache(period, zone, now) == window(period, zone, now)
 
 
 def test_fits_and_remaining_are_exact() -> None:

@@ -42,6 +42,14 @@ class LimitBackend(Protocol):
         """Release the reservations and leases of ``admission``, add the actual cost, correct tpm windows."""
         ...
 
+    def commit_now(self, admission: Admission, *, actual_nano: int, actual_tokens: int, now_ms: int) -> bool:
+        """``commit`` done in place when this backend needs no I/O for it (True); False leaves it undone.
+
+        The limiter commits a finished call in a task so that the answer does not wait for a round trip; a
+        backend in this process has no round trip, and a task would only defer the release of its counters.
+        """
+        ...
+
     async def renew(self, admissions: Sequence[Admission], *, now_ms: int, lease_ttl_ms: int) -> None:
         """Push the expiry of these calls' reservations and leases ``lease_ttl_ms`` past now."""
         ...

@@ -25,7 +25,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from finance.budgets import fits, remaining, window
+from finance.budgets import WindowCache, fits, remaining
 from finance.money import format_usd
 
 from ..call import AgentContext, Principal
@@ -142,6 +142,7 @@ class Limiter:
         self._spent_source = spent_source
         self._lease_ttl_ms = int(settings.lease_ttl * 1000)
         self._live: dict[str, Admission] = {}
+        self._window = WindowCache()
         self._seeding: dict[str, asyncio.Future[None]] = {}
         self._committing: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -154,7 +155,7 @@ class Limiter:
             value = scopes.value(rule.scope)
             if value is None or (rule.scope_id is not None and rule.scope_id != value):
                 continue
-            current = window(rule.period, rule.time_zone, now)
+            current = self._window(rule.period, rule.time_zone, now)
             charges.append(BudgetCharge(rule, value, current, f"b:{rule.id}:{value}:{current.id}", amount))
         return tuple(charges)
 
@@ -210,6 +211,9 @@ class Limiter:
         counters in this process (``usage``, ``check_budget``) and ``stop`` wait for the commits in flight.
         """
         if admission.ticket not in self._live:
+            return
+        if self.backend.commit_now(admission, actual_nano=actual_nano, actual_tokens=actual_tokens, now_ms=_now_ms()):
+            del self._live[admission.ticket]
             return
         task = asyncio.get_running_loop().create_task(
             self.commit(admission, actual_nano=actual_nano, actual_tokens=actual_tokens)
@@ -302,7 +306,7 @@ class Limiter:
     async def usage(self, rule: BudgetRule, scope_value: str) -> BudgetStatus:
         """A budget's current window for one scope value (the admin API's view)."""
         now = datetime.now(UTC)
-        current = window(rule.period, rule.time_zone, now)
+        current = self._window(rule.period, rule.time_zone, now)
         charge = BudgetCharge(rule, scope_value, current, f"b:{rule.id}:{scope_value}:{current.id}", 0)
         (counter,) = await self._peek([charge])
         return _status(charge, counter, 0)

@@ -75,6 +75,9 @@ class MemoryBackend:
         return Outcome(budgets=tuple(counters), rates=tuple(rates))
 
     async def commit(self, admission: Admission, *, actual_nano: int, actual_tokens: int, now_ms: int) -> None:
+        self.commit_now(admission, actual_nano=actual_nano, actual_tokens=actual_tokens, now_ms=now_ms)
+
+    def commit_now(self, admission: Admission, *, actual_nano: int, actual_tokens: int, now_ms: int) -> bool:
         for charge in admission.budgets:
             budget = self._budgets.get(charge.key)
             if budget is None:
@@ -91,6 +94,7 @@ class MemoryBackend:
                 window.count = max(0, window.count + actual_tokens - rate.cost)
         for lease in admission.leases:
             self._leases.get(lease.key, {}).pop(admission.ticket, None)
+        return True
 
     async def renew(self, admissions: Sequence[Admission], *, now_ms: int, lease_ttl_ms: int) -> None:
         expiry = now_ms + lease_ttl_ms

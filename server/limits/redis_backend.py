@@ -84,6 +84,9 @@ class RedisBackend:
         rates = tuple((values[i], values[i + 1]) for i in range(split, len(values), 2))
         return Outcome(budgets=budgets, rates=rates)
 
+    def commit_now(self, admission: Admission, *, actual_nano: int, actual_tokens: int, now_ms: int) -> bool:
+        return False  # every commit is a round trip
+
     async def commit(self, admission: Admission, *, actual_nano: int, actual_tokens: int, now_ms: int) -> None:
         args: list[Any] = [
             admission.ticket,
