@@ -211,6 +211,10 @@ def serve(
         "access_log": False,
         "log_level": "warning",
         "timeout_graceful_shutdown": 10,
+        # Nothing in the gateway reads the client's address or scheme, so uvicorn's X-Forwarded-* middleware
+        # would only add a coroutine frame that every request and every stream chunk resumes through.
+        "proxy_headers": False,
+        "server_header": False,  # do not announce the server software on every answer
     }
     if settings.workers > 1:
         # Workers re-read settings from the environment; carry the CLI's choices there.
