@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from .http import AiohttpTransport
+from .http1 import Http1Transport
 from .mock import MockTransport
 from .types import ProviderAdapter, ProviderSpec, Transport
 
@@ -82,7 +82,7 @@ class Upstreams:
     ) -> None:
         self._adapters: dict[str, ProviderAdapter] = {}
         self._transports: dict[str, Transport] = {
-            "http": AiohttpTransport(
+            "http": Http1Transport(
                 connect_timeout=connect_timeout, stream_idle_timeout=stream_idle_timeout, pool_size=pool_size
             ),
             "mock": MockTransport(latency_ms=mock_latency_ms, chunk_delay_ms=mock_chunk_delay_ms),
