@@ -31,7 +31,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from providers.errors import TransportError, TransportTimeout
-from providers.http1 import _HIGH_WATER, Http1Transport, _Connection
+from providers.http1 import Http1Transport
+from providers.http1.connection import Connection
+from providers.http1.stream import HIGH_WATER
 from providers.types import UpstreamRequest, UpstreamResponse
 from tests.fakes.openai_upstream import FakeOpenAI
 
@@ -279,7 +281,7 @@ def _parse(wire: bytes, cuts: list[int], *, stream: bool) -> tuple[dict[str, str
     async def run() -> tuple[dict[str, str], bytes, bool]:
         transport = Http1Transport(connect_timeout=1, stream_idle_timeout=2, pool_size=1)
         transport._open = 1  # the slot the connection holds
-        conn = _Connection(transport, ("http", "h", 80))
+        conn = Connection(transport, ("http", "h", 80))
         conn.connection_made(Sink())  # type: ignore[arg-type]
         waiter = conn.start(post("http://h/", b"", stream=stream), b"", transport.loop.time() + 5, 5)
         for piece in _answer_pieces(wire, cuts):
@@ -617,7 +619,7 @@ async def test_a_slow_reader_stops_the_socket_being_read() -> None:
 
 async def test_a_pause_of_ours_is_not_the_servers_silence() -> None:
     slept, resumed = asyncio.Event(), asyncio.Event()
-    burst = _HIGH_WATER + 1  # reading pauses only once all of it is in: nothing is left in the kernel
+    burst = HIGH_WATER + 1  # reading pauses only once all of it is in: nothing is left in the kernel
 
     async def handle(peer: Peer) -> None:
         await peer.request()
