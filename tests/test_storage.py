@@ -24,6 +24,7 @@ from alembic.migration import MigrationContext
 
 from server.storage import Database, KeyStore, LogQuery, LogRow, LogWriter, hash_secret, new_secret
 from server.storage import keys as keys_module
+from server.storage import logs as logs_module
 from server.storage.schema import metadata
 from tests._databases import sqlite_url
 
@@ -331,6 +332,27 @@ async def test_large_batches_through_the_background_task(db: Database, tmp_path:
         big.submit(make_row(n))
     await big.flush()
     assert await LogQuery(db).count() == 4_000
+
+
+def test_sqlite_batches_use_a_handful_of_statement_sizes() -> None:
+    # sqlite3 caches a prepared statement per distinct SQL text; one per batch size grew RSS without end.
+    sizes = set()
+    for rows in range(2_000):
+        chunks = list(logs_module._sqlite_chunks(rows))
+        assert sum(chunks) == rows and chunks == sorted(chunks, reverse=True)
+        sizes.update(chunks)
+    assert len(sizes) <= 9 and all(size & (size - 1) == 0 for size in sizes)
+
+
+async def test_batches_of_every_size_are_written_whole(db: Database, tmp_path: Path) -> None:
+    writer = LogWriter(db, spool_dir=tmp_path, batch_size=1_000)
+    written = 0
+    for size in (1, 3, 255, 256, 257, 511, 777):
+        for n in range(size):
+            writer.submit(make_row(written + n))
+        await writer.flush()
+        written += size
+        assert await LogQuery(db).count() == written
 
 
 async def test_spool_when_down_then_replay(
