@@ -38,6 +38,11 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+# Both event loops the gateway runs on (uvloop's transports are not asyncio's classes), for the modules whose own
+# protocol code must work on each: ``@pytest.fixture(params=BOTH_LOOPS) def anyio_backend(request): ...``.
+BOTH_LOOPS = [pytest.param(("asyncio", {}), id="asyncio"), pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop")]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -35,6 +35,7 @@ from providers.http1 import Http1Transport
 from providers.http1.connection import Connection
 from providers.http1.stream import HIGH_WATER
 from providers.types import UpstreamRequest, UpstreamResponse
+from tests.conftest import BOTH_LOOPS
 from tests.fakes.openai_upstream import FakeOpenAI
 
 pytestmark = pytest.mark.anyio
@@ -42,11 +43,8 @@ pytestmark = pytest.mark.anyio
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
-@pytest.fixture(
-    params=[pytest.param(("asyncio", {}), id="asyncio"), pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop")]
-)
+@pytest.fixture(params=BOTH_LOOPS)
 def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, bool]]:
-    """Both event loops the gateway runs on: uvloop's transports are not asyncio's classes."""
     backend: tuple[str, dict[str, bool]] = request.param
     return backend
 
@@ -176,6 +174,8 @@ async def test_the_request_bytes(transport: Http1Transport) -> None:
         request = UpstreamRequest(method="POST", url=up.url("/v1/x?a=1 2#frag"), headers=headers, body=b"{}")
         await transport.send(request, timeout=2)
         await transport.send(post(up.url("/"), b"", headers={"accept-encoding": "identity"}), timeout=2)
+        get = UpstreamRequest(method="GET", url=up.url("/v1/models"), headers={"accept-encoding": "identity"}, body=b"")
+        await transport.send(get, timeout=2)
     assert (
         up.requests[0][1]
         == (
@@ -188,6 +188,11 @@ async def test_the_request_bytes(transport: Http1Transport) -> None:
         == (
             f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{up.port}\r\naccept-encoding: identity\r\nContent-Length: 0\r\n\r\n"
         ).encode()
+    )
+    # A GET without a body carries no Content-Length (RFC 9110 §8.6; some servers refuse one).
+    assert (
+        up.requests[2][1]
+        == (f"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1:{up.port}\r\naccept-encoding: identity\r\n\r\n").encode()
     )
 
 

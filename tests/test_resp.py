@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from server.config import ConfigError, load_settings
 from server.limits.resp import Parser, RedisUnavailable, ReplyError, RespClient, encode, parse_url
+from tests.conftest import BOTH_LOOPS
 
 URL = "redis://127.0.0.1:6379/0"
 ECHO = "return {KEYS[1], ARGV[1], tonumber(ARGV[2]) * 2}"
@@ -27,11 +28,8 @@ ECHO = "return {KEYS[1], ARGV[1], tonumber(ARGV[2]) * 2}"
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(
-    params=[pytest.param(("asyncio", {}), id="asyncio"), pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop")]
-)
+@pytest.fixture(params=BOTH_LOOPS)
 def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, bool]]:
-    """Both event loops the gateway runs on: uvloop's transports are not asyncio's classes."""
     backend: tuple[str, dict[str, bool]] = request.param
     return backend
 

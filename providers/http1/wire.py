@@ -16,6 +16,9 @@ __all__ = ["IDLE_CAP", "Key", "Stale", "Target", "describe", "idle_seconds", "pa
 IDLE_CAP = 60.0  # the server says when it drops idle sockets, or its FIN does; the retry covers the race
 _FRAMING = frozenset({"host", "content-length", "transfer-encoding", "connection"})  # ours to write
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_NO_CONTENT = frozenset(
+    {"GET", "HEAD", "DELETE", "OPTIONS", "TRACE"}
+)  # methods whose empty request carries no Content-Length (RFC 9110 §8.6)
 _SAFE = "/?:@!$&'()*+,;=-._~%"  # quote() keeps these, so an already-encoded URL goes out unchanged
 
 Key = tuple[str, str, int]
@@ -79,7 +82,9 @@ def request_head(request: UpstreamRequest, target: Target) -> bytes:
     extra = "" if auth else target.auth
     if not encoding:
         extra += "Accept-Encoding: gzip, deflate\r\n"  # as aiohttp sent; decoded below
-    head = f"{request.method}{target.line}{caller}{extra}Content-Length: {len(request.body)}\r\n\r\n"
+    if request.body or request.method not in _NO_CONTENT:
+        extra += f"Content-Length: {len(request.body)}\r\n"  # a POST says 0; a GET without a body says nothing
+    head = f"{request.method}{target.line}{caller}{extra}\r\n"
     try:
         return head.encode()
     except UnicodeEncodeError:
