@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import openai
+import orjson
 import pytest
 
 from tests.conftest import MASTER_KEY, Gateway, SDKFactory
@@ -84,6 +86,24 @@ async def test_body_over_limit_is_413(gateway: Gateway) -> None:
     assert response.status_code == 413
     assert error_of(response)["code"] == "request_too_large"
     await assert_logged(gateway, response, "request_too_large")
+
+
+async def test_a_chunked_body_is_read_whole_and_held_to_the_limit(gateway: Gateway) -> None:
+    # No Content-Length: the gateway counts the body as its pieces arrive (several ASGI messages).
+    async def pieces(data: bytes) -> AsyncIterator[bytes]:
+        for start in range(0, len(data), 4_096):
+            yield data[start : start + 4_096]
+
+    async with httpx.AsyncClient(base_url=gateway.api_url, timeout=30) as http:
+        fits = orjson.dumps({"model": "mock/mock-1", "messages": [{"role": "user", "content": "y" * 20_000}]})
+        answered = await http.post("/chat/completions", content=pieces(fits), headers=AUTH)
+        assert answered.status_code == 200, answered.text
+        assert answered.json()["usage"]["prompt_tokens"] > 0
+        big = orjson.dumps({"model": "mock/mock-1", "messages": [{"role": "user", "content": "x" * 70_000}]})
+        refused = await http.post("/chat/completions", content=pieces(big), headers=AUTH)
+    assert refused.status_code == 413
+    assert error_of(refused)["code"] == "request_too_large"
+    assert "exceeds the limit" in error_of(refused)["message"]
 
 
 async def test_upstream_unreachable_is_502_naming_the_provider(gateway: Gateway, sdk: SDKFactory) -> None:
