@@ -146,6 +146,17 @@ def post(
     return UpstreamRequest(method=method, url=url, headers=headers or {}, body=body, stream=stream, provider_id="up")
 
 
+STREAM_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n"  # a stream's head and first chunk
+
+
+async def stream_after_first(transport: Http1Transport, up: Upstream) -> UpstreamResponse:
+    """A streamed answer (the upstream sends ``STREAM_HEAD``) with its first chunk already read."""
+    response = await transport.send(post(up.url(), stream=True), timeout=5)
+    assert response.chunks is not None
+    assert await response.chunks.__anext__() == b"first"
+    return response
+
+
 async def read_all(response: UpstreamResponse) -> bytes:
     assert response.chunks is not None and response.body is None
     data = b"".join([piece async for piece in response.chunks])
@@ -490,14 +501,13 @@ async def test_no_answer_is_a_timeout(transport: Http1Transport) -> None:
 async def test_a_silent_stream_is_a_timeout_naming_the_idle_seconds() -> None:
     async def handle(peer: Peer) -> None:
         await peer.request()
-        await peer.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"5\r\nfirst\r\n")
+        await peer.send(STREAM_HEAD)
         await peer.until_eof()
 
     transport = Http1Transport(connect_timeout=1, stream_idle_timeout=0.2, pool_size=8)
     async with Upstream(handle) as up:
-        response = await transport.send(post(up.url(), stream=True), timeout=5)
+        response = await stream_after_first(transport, up)
         assert response.chunks is not None
-        assert await response.chunks.__anext__() == b"first"
         started = asyncio.get_running_loop().time()
         with pytest.raises(TransportTimeout, match=r"^up sent nothing for 0.2s mid-stream$"):
             await response.chunks.__anext__()
@@ -628,7 +638,7 @@ async def test_a_pause_of_ours_is_not_the_servers_silence() -> None:
 
     async def handle(peer: Peer) -> None:
         await peer.request()
-        await peer.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"5\r\nfirst\r\n")
+        await peer.send(STREAM_HEAD)
         await slept.wait()
         await peer.send(b"%x\r\n%s\r\n" % (burst, bytes(burst)))
         await resumed.wait()
@@ -638,9 +648,8 @@ async def test_a_pause_of_ours_is_not_the_servers_silence() -> None:
 
     transport = Http1Transport(connect_timeout=1, stream_idle_timeout=0.3, pool_size=8)
     async with Upstream(handle) as up:
-        response = await transport.send(post(up.url(), stream=True), timeout=5)
+        response = await stream_after_first(transport, up)
         assert response.chunks is not None
-        assert await response.chunks.__anext__() == b"first"
         slept.set()
         await asyncio.sleep(0.6)  # twice the idle timeout since the burst's last byte
         assert len(await response.chunks.__anext__()) == burst
